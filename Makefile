@@ -1,0 +1,24 @@
+# The two commands in the README: `make book` and `make test`. Both set up what they need first.
+VENV ?= .venv
+BIN := $(VENV)/bin
+BUILD := $(BIN)/jupyter-book build . --warningiserror --keep-going
+
+.PHONY: setup book test bench clean
+
+setup:
+	bash scripts/setup.sh
+
+# Build the book into _build/html; executed notebooks are cached in _build/.jupyter_cache.
+book: setup
+	$(BUILD)
+
+# Unit tests and doctests, then every chapter notebook in a fresh kernel (the executed notebooks go
+# into the book's execution cache), then the build (which reuses them), then the browser tests.
+test:
+	QKV_NEED_BROWSER=1 bash scripts/setup.sh
+	$(BIN)/python -m pytest -m "not browser"
+	$(BUILD)
+	$(BIN)/python -m pytest -m browser
+
+clean:
+	rm -rf _build

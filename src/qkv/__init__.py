@@ -1,0 +1,13 @@
+"""qkv: the Transformer written out, one readable module per idea.
+
+Modules
+-------
+attention   scaled dot-product, additive and multi-head attention
+masks       padding and causal masks (boolean, True = may attend)
+positional  sinusoidal, learned, rotary (RoPE), ALiBi and relative-position biases
+norms       LayerNorm, BatchNorm1d and RMSNorm written out
+transformer feed-forward, encoder/decoder layers, the full Transformer, Noam schedule, decoding
+rnn         RNN, LSTM and GRU cells and sequence modules, gate by gate
+"""
+
+__version__ = "0.1.0"
