@@ -20,5 +20,10 @@ test:
 	$(BUILD)
 	$(BIN)/python -m pytest -m browser
 
+# Measure build times, each chapter's time and memory, page weights and qkv against PyTorch;
+# writes bench/results.json (shown in the appendix "Running this book") and fails on a blown budget.
+bench: setup
+	$(BIN)/python scripts/bench.py
+
 clean:
 	rm -rf _build

@@ -8,6 +8,10 @@ positional  sinusoidal, learned, rotary (RoPE), ALiBi and relative-position bias
 norms       LayerNorm, BatchNorm1d and RMSNorm written out
 transformer feed-forward, encoder/decoder layers, the full Transformer, Noam schedule, decoding
 rnn         RNN, LSTM and GRU cells and sequence modules, gate by gate
+wordvectors GloVe 6B-50d word vectors: similarity, neighbours, analogies
+pretrained  the all-MiniLM-L6-v2 encoder run in qkv's own layers: attention maps, embeddings
+softmax     softmax saturation: largest weight, entropy, the Jacobian (chapter 3, widget 1)
+widgets     the book's interactive figures (anywidget), live and in the static book
 """
 
 __version__ = "0.1.0"

