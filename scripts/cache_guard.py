@@ -1,0 +1,49 @@
+"""Drop the book's execution cache when the `qkv` package changed since the last build.
+
+Jupyter-cache re-executes a notebook only when the notebook's own code changes. A chapter's outputs
+also depend on `qkv` (a widget's front end, a model, a loader), so after an edit to src/qkv the
+cached outputs would be stale. This script keeps a hash of every file in src/qkv in
+_build/.qkv-source-hash; when it differs, it removes the execution cache and Sphinx's saved
+environment (so every page is read, and every notebook executed, again). `make book` and `make test`
+run it before building.
+
+Usage: python scripts/cache_guard.py
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BUILD = ROOT / "_build"
+STAMP = BUILD / ".qkv-source-hash"
+
+
+def source_hash() -> str:
+    digest = hashlib.sha256()
+    for path in sorted((ROOT / "src" / "qkv").rglob("*")):
+        if path.is_file() and "__pycache__" not in path.parts:
+            digest.update(path.relative_to(ROOT).as_posix().encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def main() -> int:
+    new = source_hash()
+    old = STAMP.read_text().strip() if STAMP.exists() else None
+    if old != new:
+        stale = [BUILD / ".jupyter_cache", BUILD / ".doctrees"]
+        if old is not None or any(p.exists() for p in stale):
+            print("cache_guard: src/qkv changed since the last build; every notebook will be executed again")
+        for path in stale:
+            shutil.rmtree(path, ignore_errors=True)
+        BUILD.mkdir(exist_ok=True)
+        STAMP.write_text(new + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

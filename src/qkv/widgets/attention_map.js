@@ -1,0 +1,217 @@
+// Attention-map explorer: a heatmap of the weights [query, key] and, beside it, the two rows of tokens
+// joined by lines whose opacity is the weight (as BertViz draws them). Hover or focus a query token to
+// see where it looks; hover or focus a key token to see who looks at it. Arrow keys move the focus.
+
+const SVG = "http://www.w3.org/2000/svg";
+const VIRIDIS = ["#440154", "#472d7b", "#3b528b", "#2c728e", "#21918c", "#28ae80", "#5ec962", "#addc30", "#fde725"];
+const LINE = "#1f6fb4"; // lines and highlights: blue, distinct from the orange focus ring
+
+function el(tag, attrs = {}, ...children) {
+  const node = tag.startsWith("svg:") ? document.createElementNS(SVG, tag.slice(4)) : document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
+  node.append(...children);
+  return node;
+}
+
+function decodeInt16(view, scale) {
+  const bytes = view.buffer.slice(view.byteOffset, view.byteOffset + view.byteLength);
+  return Float32Array.from(new Int16Array(bytes), (v) => v / scale);
+}
+
+// 256 viridis colours, computed once: painting a cell is one lookup.
+const VIRIDIS_LUT = Array.from({ length: 256 }, (_, n) => {
+  const x = (n / 255) * (VIRIDIS.length - 1), i = Math.min(Math.floor(x), VIRIDIS.length - 2);
+  const [a, b] = [VIRIDIS[i], VIRIDIS[i + 1]].map((c) => [1, 3, 5].map((j) => parseInt(c.slice(j, j + 2), 16)));
+  return `rgb(${a.map((v, j) => Math.round(v + (b[j] - v) * (x - i))).join(",")})`;
+});
+const viridis = (t) => VIRIDIS_LUT[Math.round(Math.min(Math.max(t, 0), 1) * 255)];
+const set = (node, name, value) => { if (node.getAttribute(name) !== String(value)) node.setAttribute(name, value); };
+
+const short = (token, n = 12) => (token.length > n ? token.slice(0, n - 1) + "…" : token);
+
+function render({ model, el: root }) {
+  let values = decodeInt16(model.get("weights"), model.get("scale"));
+  let focus = null; // { side: "q" | "k", index }
+
+  const exampleSelect = el("select", { "data-control": "example" });
+  const layerInput = el("input", { type: "range", min: 1, step: 1, "data-control": "layer" });
+  const layerOut = el("output");
+  const headSelect = el("select", { "data-control": "head" });
+  const controls = el("div", { class: "qkv-controls" },
+    el("label", {}, "example", exampleSelect),
+    el("label", {}, "layer", layerInput, layerOut),
+    el("label", {}, "head", headSelect));
+  const heatmap = el("svg:svg", { role: "img", "data-drawing": "heatmap" });
+  const lines = el("svg:svg", { "data-drawing": "lines", role: "group" });
+  const note = el("p", { class: "qkv-note", "aria-live": "polite", "data-readout": "focus" });
+  const legend = el("p", { class: "qkv-legend" });
+  root.append(el("div", { class: "qkv-widget qkv-attention" }, controls,
+    el("div", { class: "qkv-panels" },
+      el("div", { class: "qkv-panel" }, el("h4", {}, "weights"), heatmap),
+      el("div", { class: "qkv-panel" }, el("h4", {}, "hover or focus a token"), lines)),
+    note, legend));
+
+  let cells = [], links = [], qNodes = [], kNodes = [], ex = null, shown = null;
+
+  // The heatmap's tooltip names the cell under the pointer (one <title>, filled on hover).
+  const tip = el("svg:title");
+  heatmap.addEventListener("mouseover", (e) => {
+    const rect = e.target.closest("rect[data-i]");
+    if (!rect || !shown) return;
+    const i = Number(rect.dataset.i), j = Number(rect.dataset.j);
+    tip.textContent = `${ex.query_tokens[i]} → ${ex.key_tokens[j]}: ${shown[i * ex.key_tokens.length + j].toFixed(3)}`;
+    rect.append(tip);
+  });
+
+  // The [q, k] weights shown now: one head, or the mean over the heads of the layer.
+  const selection = () => ({
+    layer: Math.min(model.get("layer"), ex.layers - 1),
+    head: model.get("head") < ex.heads ? model.get("head") : -1,
+  });
+
+  function current() {
+    const { layer, head } = selection();
+    const nq = ex.query_tokens.length, nk = ex.key_tokens.length, size = nq * nk;
+    const base = ex.offset + layer * ex.heads * size;
+    const w = new Float32Array(size);
+    const heads = head < 0 ? [...Array(ex.heads).keys()] : [head];
+    for (const h of heads) for (let i = 0; i < size; i++) w[i] += values[base + h * size + i] / heads.length;
+    return w;
+  }
+
+  function token(side, index, text, x, y, anchor) {
+    const box = el("svg:rect", { class: "qkv-token-box", x: anchor === "end" ? x - 84 : x - 2, y: y - 13, width: 86, height: 18, rx: 3, fill: "transparent", stroke: "none" });
+    const label = el("svg:text", { x, y, "text-anchor": anchor, "font-size": 13 }, short(text));
+    // Roving focus: one token per row is in the Tab order; the arrow keys move between tokens.
+    const g = el("svg:g", { class: "qkv-token", tabindex: index === 0 ? 0 : -1, role: "button", "data-side": side, "data-index": index,
+      "aria-label": `${side === "q" ? model.get("query_title") : model.get("key_title")} token ${index + 1}: ${text}` }, box, label);
+    const enter = () => { focus = { side, index }; paint(); };
+    g.addEventListener("focus", () => (side === "q" ? qNodes : kNodes).forEach((n, i) => n.setAttribute("tabindex", i === index ? 0 : -1)));
+    const leave = () => { if (focus && focus.side === side && focus.index === index) { focus = null; paint(); } };
+    g.addEventListener("mouseenter", enter);
+    g.addEventListener("focus", enter);
+    g.addEventListener("mouseleave", () => { if (document.activeElement !== g) leave(); });
+    g.addEventListener("blur", leave);
+    g.addEventListener("keydown", (e) => {
+      const same = side === "q" ? qNodes : kNodes;
+      const moves = { ArrowUp: [same, index - 1], ArrowDown: [same, index + 1] };
+      if (side === "q") moves.ArrowRight = [kNodes, index];
+      else moves.ArrowLeft = [qNodes, index];
+      if (!(e.key in moves)) return;
+      e.preventDefault();
+      const [list, i] = moves[e.key];
+      list[Math.min(Math.max(i, 0), list.length - 1)].focus();
+    });
+    return g;
+  }
+
+  // Build the drawing for an example (tokens, cells, lines); paint() only changes colours and opacity.
+  function build() {
+    const examples = model.get("examples");
+    ex = examples[Math.min(model.get("example"), examples.length - 1)];
+    const qt = ex.query_tokens, kt = ex.key_tokens, nq = qt.length, nk = kt.length;
+    exampleSelect.replaceChildren(...examples.map((e, i) => el("option", { value: i }, short(e.label, 60))));
+    exampleSelect.disabled = examples.length < 2;
+    layerInput.max = ex.layers;
+    layerInput.disabled = ex.layers < 2;
+    headSelect.replaceChildren(el("option", { value: -1 }, `mean of ${ex.heads} head${ex.heads > 1 ? "s" : ""}`),
+      ...Array.from({ length: ex.heads }, (_, h) => el("option", { value: h }, `head ${h + 1}`)));
+    headSelect.disabled = ex.heads < 2;
+
+    const c = 22, left = 92, top = 70;
+    heatmap.setAttribute("viewBox", `0 0 ${left + nk * c + 30} ${top + nq * c + 4}`);
+    heatmap.style.maxWidth = `${1.5 * (left + nk * c + 30)}px`;
+    heatmap.replaceChildren();
+    cells = [];
+    qt.forEach((t, i) => heatmap.append(el("svg:text", { x: left - 5, y: top + i * c + 15, "text-anchor": "end", "font-size": 12 }, short(t))));
+    kt.forEach((t, j) => heatmap.append(el("svg:text", { transform: `translate(${left + j * c + 15},${top - 5}) rotate(-60)`, "font-size": 12 }, short(t))));
+    for (let i = 0; i < nq; i++) for (let j = 0; j < nk; j++) {
+      const rect = el("svg:rect", { x: left + j * c, y: top + i * c, width: c - 1, height: c - 1, "data-i": i, "data-j": j });
+      heatmap.append(rect);
+      cells.push(rect);
+    }
+
+    const rows = Math.max(nq, nk), h = 22, xq = 100, xk = 240, top2 = 36;
+    const yq = (i) => top2 + (i + 0.5) * h * (rows / nq), yk = (j) => top2 + (j + 0.5) * h * (rows / nk);
+    lines.setAttribute("viewBox", `0 0 340 ${top2 + rows * h + 6}`);
+    lines.style.maxWidth = "510px";
+    lines.replaceChildren(
+      el("svg:text", { x: 4, y: 20, "font-size": 12, "font-weight": 600 }, model.get("query_title")),
+      el("svg:text", { x: 336, y: 20, "text-anchor": "end", "font-size": 12, "font-weight": 600 }, model.get("key_title")));
+    links = [];
+    const linkGroup = el("svg:g");
+    lines.append(linkGroup);
+    for (let i = 0; i < nq; i++) for (let j = 0; j < nk; j++) {
+      const line = el("svg:line", { x1: xq + 4, y1: yq(i) - 4, x2: xk - 4, y2: yk(j) - 4, stroke: LINE, "stroke-linecap": "round" });
+      linkGroup.append(line);
+      links.push(line);
+    }
+    qNodes = qt.map((t, i) => token("q", i, t, xq, yq(i), "end"));
+    kNodes = kt.map((t, j) => token("k", j, t, xk, yk(j), "start"));
+    lines.append(...qNodes, ...kNodes);
+    lines.setAttribute("aria-label", `${model.get("query_title")} on the left, ${model.get("key_title")} on the right; focus a token to see its weights`);
+    legend.textContent = `Colour: weight from 0 (dark purple) to 1 (yellow). Rows are ${model.get("query_title")}, columns ${model.get("key_title")}; each row sums to 1.`;
+    focus = null;
+    paint();
+  }
+
+  function paint() {
+    const { layer, head } = selection();
+    const qt = ex.query_tokens, kt = ex.key_tokens, nk = kt.length;
+    exampleSelect.value = String(model.get("example"));
+    layerInput.value = layer + 1;
+    layerOut.value = `${layer + 1} of ${ex.layers}`;
+    headSelect.value = String(head);
+    const w = current();
+    shown = w;
+    cells.forEach((rect, n) => {
+      const i = Math.floor(n / nk), j = n % nk;
+      const on = !focus || (focus.side === "q" ? focus.index === i : focus.index === j);
+      set(rect, "fill", viridis(w[n]));
+      set(rect, "data-weight", w[n]);
+      set(rect, "opacity", on ? 1 : 0.35);
+    });
+    links.forEach((line, n) => {
+      const i = Math.floor(n / nk), j = n % nk;
+      const on = !focus || (focus.side === "q" ? focus.index === i : focus.index === j);
+      set(line, "stroke-opacity", on ? (focus ? w[n] : w[n] * 0.6).toFixed(3) : 0);
+      set(line, "stroke-width", on && focus ? (1 + 5 * w[n]).toFixed(2) : 1.5);
+    });
+    for (const [nodes, side] of [[qNodes, "q"], [kNodes, "k"]]) nodes.forEach((g, i) => {
+      const selected = focus && focus.side === side && focus.index === i;
+      set(g.firstChild, "fill", selected ? "#1f6fb433" : "transparent");
+    });
+    heatmap.setAttribute("aria-label", `Attention weights, layer ${layer + 1}, ${head < 0 ? "mean over heads" : `head ${head + 1}`}`);
+
+    if (!focus) {
+      note.textContent = `Layer ${layer + 1}, ${head < 0 ? `mean of ${ex.heads} heads` : `head ${head + 1}`}. Hover or focus a token (Tab, then arrow keys).`;
+      return;
+    }
+    const i = focus.index;
+    const pairs = focus.side === "q"
+      ? kt.map((t, j) => [t, w[i * nk + j]])
+      : qt.map((t, r) => [t, w[r * nk + i]]);
+    const top = pairs.map((p, n) => [...p, n]).sort((a, b) => b[1] - a[1]).slice(0, 3)
+      .map(([t, v, n]) => `“${t}” (${focus.side === "q" ? "key" : "query"} ${n + 1}) ${v.toFixed(2)}`).join(", ");
+    note.textContent = focus.side === "q"
+      ? `“${qt[i]}” (query ${i + 1}) attends most to ${top}.`
+      : `“${kt[i]}” (key ${i + 1}) gets the most weight from ${top}.`;
+  }
+
+  const update = (changes) => { model.set(changes); model.save_changes(); };
+  exampleSelect.addEventListener("change", () => {
+    const e = model.get("examples")[Number(exampleSelect.value)];
+    update({ example: Number(exampleSelect.value), layer: Math.min(model.get("layer"), e.layers - 1),
+      head: model.get("head") < e.heads ? model.get("head") : -1 });
+  });
+  layerInput.addEventListener("input", () => update({ layer: Number(layerInput.value) - 1 }));
+  headSelect.addEventListener("change", () => update({ head: Number(headSelect.value) }));
+
+  const onData = () => { values = decodeInt16(model.get("weights"), model.get("scale")); build(); };
+  const handlers = { "change:example": build, "change:layer": paint, "change:head": paint, "change:weights": onData, "change:examples": onData };
+  for (const [name, fn] of Object.entries(handlers)) model.on(name, fn);
+  build();
+  return () => { for (const [name, fn] of Object.entries(handlers)) model.off(name, fn); };
+}
+
+export default { render };
