@@ -217,6 +217,23 @@ def load_bert_weights(model: BertEncoder, safetensors_path: str | Path) -> BertE
 
     Every parameter of ``model`` must be found, with the same shape; checkpoint tensors that this
     encoder has no use for (the pooler, the ``position_ids`` buffer) are the only ones left over.
+
+    A round trip through a tiny checkpoint with BERT's names (:func:`load_minilm` does the same
+    with the real ``model.safetensors``):
+
+    >>> import tempfile
+    >>> from safetensors.torch import save_file
+    >>> config = BertConfig(vocab_size=10, hidden_size=8, num_hidden_layers=1, num_attention_heads=2,
+    ...                     intermediate_size=16, max_position_embeddings=4)
+    >>> source, names = BertEncoder(config), bert_weight_names(1)
+    >>> checkpoint = {names[k]: v.detach().clone() for k, v in source.named_parameters()}
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     save_file(checkpoint, f"{folder}/model.safetensors")
+    ...     model = load_bert_weights(BertEncoder(config), f"{folder}/model.safetensors")
+    >>> model.layers[0].self_attn.q_proj.weight.shape          # [D, D], copied from the checkpoint
+    torch.Size([8, 8])
+    >>> all(torch.equal(p, source.state_dict()[k]) for k, p in model.state_dict().items())
+    True
     """
     safetensors = require_module("safetensors", "pip install safetensors")
     names = bert_weight_names(len(model.layers))
@@ -256,6 +273,12 @@ class SentenceOutput:
     hidden_states   Tensor [L + 1, T, D]: the embeddings, then the output of each layer
     attentions      Tensor [L, H, T, T]: ``attentions[l, h, i, j]`` = how much token i attends to j
     embedding       Tensor [D]: the sentence vector (mean over the tokens, unit length)
+
+    >>> out = load_minilm().run("Hello world")
+    >>> out.tokens
+    ['[CLS]', 'hello', 'world', '[SEP]']
+    >>> out.input_ids.shape, out.hidden_states.shape, out.attentions.shape, out.embedding.shape
+    (torch.Size([4]), torch.Size([7, 4, 384]), torch.Size([6, 12, 4, 4]), torch.Size([384]))
     """
 
     sentence: str
@@ -290,6 +313,13 @@ class MiniLM:
     Like sentence-transformers, sentences are cut at ``max_length`` = 256 tokens.
 
     Use :func:`load_minilm` rather than building one by hand.
+
+    >>> model = load_minilm()
+    >>> model.encoder.config.num_hidden_layers, model.max_length
+    (6, 256)
+    >>> e = model.encode("Hello world")         # [1, D]: mean over the tokens, then unit length
+    >>> e.shape, round(float(e.norm()), 4)
+    (torch.Size([1, 384]), 1.0)
     """
 
     def __init__(self, tokenizer, encoder: BertEncoder, max_length: int = 256, normalize: bool = True):

@@ -130,6 +130,14 @@ class Saturation:
     max_prob       the largest probability
     entropy        entropy of ``probs`` in nats (``log num_keys`` at most)
     jacobian_max   the largest absolute entry of ``diag(p) - p p^T`` (1/4 at most)
+
+    >>> raw, scaled = saturation(512, 8, scaled=False), saturation(512, 8, scaled=True)
+    >>> raw.logits.shape, raw.probs.shape
+    (torch.Size([8]), torch.Size([8]))
+    >>> round(raw.max_prob, 3), round(raw.entropy, 3), raw.jacobian_max < 1e-8   # saturated: no gradient
+    (1.0, 0.0, True)
+    >>> round(scaled.max_prob, 3), round(scaled.entropy, 3), round(scaled.jacobian_max, 3)
+    (0.394, 1.696, 0.239)
     """
 
     d_k: int

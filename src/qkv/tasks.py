@@ -146,6 +146,16 @@ def token_cross_entropy(model, tokens, targets):
     """Mean cross-entropy of ``model(tokens)`` over the positions whose target is not ``IGNORE_INDEX``.
 
     The signature ``(model, inputs, targets)`` is the ``loss_fn`` of :func:`qkv.train.fit`.
+
+    >>> import math, torch
+    >>> model = OneLayerAttention(vocab_size=10, seq_len=6)
+    >>> tokens, targets = previous_token_batch(torch.Generator().manual_seed(0), 4, 6, ring=False)
+    >>> loss = token_cross_entropy(model, tokens, targets)  # over the 4 x 5 positions with a target
+    >>> loss.shape, loss.requires_grad                       # a scalar to call .backward() on
+    (torch.Size([]), True)
+    >>> uniform = lambda tokens: (torch.zeros(*tokens.shape, 10), None)  # logits [B, T, 10], all equal
+    >>> math.isclose(token_cross_entropy(uniform, tokens, targets).item(), math.log(10), rel_tol=1e-6)
+    True
     """
     logits, _ = model(tokens)
     return F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=IGNORE_INDEX)
@@ -402,6 +412,16 @@ def masked_mse(model, inputs, targets):
     """Mean squared error of ``model(inputs)[0]`` over the positions whose target is not NaN.
 
     The signature ``(model, inputs, targets)`` is the ``loss_fn`` of :func:`qkv.train.fit`.
+
+    >>> import torch
+    >>> model = MultiHeadReader(vocab_size=None, seq_len=8)
+    >>> x, targets = first_minus_previous_batch(torch.Generator().manual_seed(0), 4)
+    >>> loss = masked_mse(model, x, targets)          # the NaN targets at positions 0 and 1 are skipped
+    >>> loss.shape, bool(loss.isfinite())
+    (torch.Size([]), True)
+    >>> zero = lambda x: (torch.zeros_like(x), None)  # predicts 0 at every position
+    >>> torch.allclose(masked_mse(zero, x, targets), targets[:, 2:].pow(2).mean())
+    True
     """
     predictions, _ = model(inputs)
     keep = ~targets.isnan()

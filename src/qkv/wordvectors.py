@@ -43,6 +43,12 @@ class DataPackageNotFoundError(ModuleNotFoundError):
 
     The message names the package and the exact ``pip`` command that installs it.
     ``name`` is the missing import name, as for any ``ModuleNotFoundError``.
+
+    >>> try:
+    ...     package_data_dir("no_such_data_package", "data", "pip install no-such")
+    ... except ModuleNotFoundError as err:            # an ordinary ModuleNotFoundError catches it
+    ...     print(type(err).__name__, err.name)
+    DataPackageNotFoundError no_such_data_package
     """
 
 
@@ -78,7 +84,15 @@ def package_data_dir(module: str, subdir: str, pip_command: str) -> Path:
 
 
 def require_module(module: str, pip_command: str):
-    """Import an optional dependency (pyarrow, tokenizers, safetensors) with a helpful error."""
+    """Import an optional dependency (pyarrow, tokenizers, safetensors) with a helpful error.
+
+    >>> require_module("safetensors", "pip install safetensors").__name__   # the imported module
+    'safetensors'
+    >>> require_module("no_such_module", "pip install no-such-module")
+    Traceback (most recent call last):
+        ...
+    qkv.wordvectors.DataPackageNotFoundError: 'no_such_module' is needed to read the data files; install it with: pip install no-such-module
+    """
     try:
         return importlib.import_module(module)
     except ModuleNotFoundError as err:
