@@ -18,16 +18,7 @@ from qkv.attention import (
 )
 from qkv.masks import causal_mask, combine_masks, padding_mask
 
-TOL = {torch.float32: 1e-5, torch.float64: 1e-10}
-DTYPES = [torch.float32, torch.float64]
-
-
-def assert_close(actual, expected):
-    torch.testing.assert_close(actual, expected, atol=TOL[expected.dtype], rtol=0)
-
-
-def leaf(*shape, dtype, gen=None):
-    return torch.randn(*shape, dtype=dtype, generator=gen).requires_grad_()
+from .reference import DTYPES, assert_close, leaf
 
 
 def random_mask(*shape, gen=None):

@@ -6,12 +6,7 @@ from torch import nn
 
 from qkv.norms import BatchNorm1d, LayerNorm, RMSNorm
 
-TOL = {torch.float32: 1e-5, torch.float64: 1e-10}
-DTYPES = [torch.float32, torch.float64]
-
-
-def assert_close(actual, expected):
-    torch.testing.assert_close(actual, expected, atol=TOL[expected.dtype], rtol=0)
+from .reference import DTYPES, assert_close
 
 
 def randomise(module):

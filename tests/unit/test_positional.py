@@ -20,11 +20,7 @@ from qkv.positional import (
     sinusoidal_encoding,
 )
 
-TOL = {torch.float32: 1e-5, torch.float64: 1e-10}
-
-
-def assert_close(actual, expected):
-    torch.testing.assert_close(actual, expected, atol=TOL[expected.dtype], rtol=0)
+from .reference import assert_close
 
 
 # ----------------------------------------------------------------------------------------------------

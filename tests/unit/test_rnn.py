@@ -6,12 +6,7 @@ from torch import nn
 
 from qkv.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
 
-TOL = {torch.float32: 1e-5, torch.float64: 1e-10}
-DTYPES = [torch.float32, torch.float64]
-
-
-def assert_close(actual, expected):
-    torch.testing.assert_close(actual, expected, atol=TOL[expected.dtype], rtol=0)
+from .reference import DTYPES, assert_close, leaf
 
 
 def flat(out):
@@ -35,10 +30,6 @@ def compare(ours, ref, inputs):
     ref_grads = torch.autograd.grad(ref_out, leaves + [p for _, p in ref.named_parameters()], grads_out)
     for a, b in zip(ours_grads, ref_grads, strict=True):
         assert_close(a, b)
-
-
-def leaf(*shape, dtype):
-    return torch.randn(*shape, dtype=dtype).requires_grad_()
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

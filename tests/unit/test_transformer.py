@@ -26,16 +26,7 @@ from qkv.transformer import (
     noam_scheduler,
 )
 
-TOL = {torch.float32: 1e-5, torch.float64: 1e-10}
-DTYPES = [torch.float32, torch.float64]
-
-
-def assert_close(actual, expected):
-    torch.testing.assert_close(actual, expected, atol=TOL[expected.dtype], rtol=0)
-
-
-def leaf(*shape, dtype):
-    return torch.randn(*shape, dtype=dtype).requires_grad_()
+from .reference import DTYPES, assert_close, leaf
 
 
 # ----------------------------------------------------------------------------------------------------

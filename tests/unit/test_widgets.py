@@ -162,9 +162,13 @@ def test_int16_transport_round_trips_and_refuses_overflow():
 
 
 def test_front_ends_are_self_contained_es_modules():
-    for name in ("softmax", "attention_map", "positional", "masks", "norms"):
-        source = (HERE / f"{name}.js").read_text()
-        assert "export default { render }" in source
+    # Each widget ships shared.js followed by its own file as one module (see test below).
+    for name in ("shared", "softmax", "attention_map", "positional", "masks", "norms"):
+        source = (HERE / f"{name}.js").read_text(encoding="utf-8")
+        if name == "shared":
+            assert not re.search(r"^\s*export\s", source, re.M), "shared.js comes first in every module: no exports"
+        else:
+            assert "export default { render }" in source
         assert not re.search(r"^\s*import\s", source, re.M), f"{name}.js imports a module: no external code allowed"
         assert "http://" not in source.replace("http://www.w3.org/2000/svg", "") and "https://" not in source
         assert len(source) < 16_000, f"{name}.js should stay small and readable"
@@ -184,7 +188,7 @@ def test_front_ends_are_self_contained_es_modules():
 def test_each_widget_ships_its_front_end_and_the_shared_css(widget):
     w = widget()
     name = type(w).__module__.rsplit(".", 1)[-1]
-    assert w._esm == (HERE / f"{name}.js").read_text()
+    assert w._esm == (HERE / "shared.js").read_text(encoding="utf-8") + (HERE / f"{name}.js").read_text(encoding="utf-8")
     assert w._css == (HERE / "widgets.css").read_text()
     assert "jupyter-widgets" in w._dom_classes  # the class ipywidgets' own views carry
 

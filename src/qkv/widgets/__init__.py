@@ -1,7 +1,8 @@
 """Widgets for the book that respond in a live kernel and in the static HTML book with no kernel.
 
 Each widget is an anywidget: Python computes the data once and the JavaScript front end (a ``.js``
-file next to its module) draws it and reacts to its own controls, so the saved page works offline.
+file next to its module, shipped after the helpers they all share, shared.js) draws it and reacts to
+its own controls, so the saved page works offline.
 
 SoftmaxSaturation   softmax of q.k over random keys for d_k from 1 to 1024, scaled or not
 AttentionMap        heatmap and BertViz-like lines of attention weights [layers, heads, q, k]

@@ -21,8 +21,22 @@ except ImportError as error:  # pragma: no cover - the book's environment has th
 
 HERE = Path(__file__).parent
 CSS = HERE / "widgets.css"
+SHARED_JS = HERE / "shared.js"
 INT16_MAX = 32767
 NAN_CODE = -32768
+
+
+def front_end(name):
+    """The ES module of the widget whose front end is ``name.js``: shared.js, then ``name.js``.
+
+    anywidget loads a module from a string, so a front end cannot import a sibling file: the helpers
+    every front end uses (shared.js) travel in front of each widget's own code instead.
+
+    >>> module = front_end("norms")
+    >>> module.startswith(SHARED_JS.read_text(encoding="utf-8")), module.rstrip().endswith("export default { render };")
+    (True, True)
+    """
+    return SHARED_JS.read_text(encoding="utf-8") + (HERE / f"{name}.js").read_text(encoding="utf-8")
 
 
 class QKVWidget(anywidget.AnyWidget):

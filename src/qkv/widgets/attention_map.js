@@ -2,30 +2,7 @@
 // joined by lines whose opacity is the weight (as BertViz draws them). Hover or focus a query token to
 // see where it looks; hover or focus a key token to see who looks at it. Arrow keys move the focus.
 
-const SVG = "http://www.w3.org/2000/svg";
-const VIRIDIS = ["#440154", "#472d7b", "#3b528b", "#2c728e", "#21918c", "#28ae80", "#5ec962", "#addc30", "#fde725"];
 const LINE = "#1f6fb4"; // lines and highlights: blue, distinct from the orange focus ring
-
-function el(tag, attrs = {}, ...children) {
-  const node = tag.startsWith("svg:") ? document.createElementNS(SVG, tag.slice(4)) : document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
-  node.append(...children);
-  return node;
-}
-
-function decodeInt16(view, scale) {
-  const bytes = view.buffer.slice(view.byteOffset, view.byteOffset + view.byteLength);
-  return Float32Array.from(new Int16Array(bytes), (v) => v / scale);
-}
-
-// 256 viridis colours, computed once: painting a cell is one lookup.
-const VIRIDIS_LUT = Array.from({ length: 256 }, (_, n) => {
-  const x = (n / 255) * (VIRIDIS.length - 1), i = Math.min(Math.floor(x), VIRIDIS.length - 2);
-  const [a, b] = [VIRIDIS[i], VIRIDIS[i + 1]].map((c) => [1, 3, 5].map((j) => parseInt(c.slice(j, j + 2), 16)));
-  return `rgb(${a.map((v, j) => Math.round(v + (b[j] - v) * (x - i))).join(",")})`;
-});
-const viridis = (t) => VIRIDIS_LUT[Math.round(Math.min(Math.max(t, 0), 1) * 255)];
-const set = (node, name, value) => { if (node.getAttribute(name) !== String(value)) node.setAttribute(name, value); };
 
 const short = (token, n = 12) => (token.length > n ? token.slice(0, n - 1) + "…" : token);
 

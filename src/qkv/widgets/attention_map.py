@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import numpy as np
 import traitlets
 
-from qkv.widgets._common import HERE, INT16_MAX, QKVWidget, check_int, int16_bytes, to_numpy
+from qkv.widgets._common import INT16_MAX, QKVWidget, check_int, front_end, int16_bytes, to_numpy
 
 SCALE = INT16_MAX  # weights in [0, 1] -> integers in [0, 32767]
 MEAN = -1  # the value of ``head`` that shows the mean over heads
@@ -109,7 +109,7 @@ class AttentionMap(QKVWidget):
     (3, 5)
     """
 
-    _esm = HERE / "attention_map.js"
+    _esm = front_end("attention_map")
 
     examples = traitlets.List(traitlets.Dict()).tag(sync=True)
     weights = traitlets.Bytes().tag(sync=True)

@@ -2,31 +2,9 @@
 // the weights PyTorch computes for each fill value, dtype and logit size; this file picks the rows for
 // the current setting, draws the mask and the weights, and says where the setting breaks.
 
-const SVG = "http://www.w3.org/2000/svg";
-const VIRIDIS = ["#440154", "#472d7b", "#3b528b", "#2c728e", "#21918c", "#28ae80", "#5ec962", "#addc30", "#fde725"];
 const WARN = "#e66101"; // orange: weight on a masked key
 const LEAK = 0.005; // weight on masked keys above this counts as leaking
 
-function el(tag, attrs = {}, ...children) {
-  const node = tag.startsWith("svg:") ? document.createElementNS(SVG, tag.slice(4)) : document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
-  node.append(...children);
-  return node;
-}
-
-function decodeInt16(view, scale) {
-  const bytes = view.buffer.slice(view.byteOffset, view.byteOffset + view.byteLength);
-  return Float32Array.from(new Int16Array(bytes), (v) => (v === -32768 ? NaN : v / scale));
-}
-
-// 256 viridis colours, computed once: painting a cell is one lookup.
-const VIRIDIS_LUT = Array.from({ length: 256 }, (_, n) => {
-  const x = (n / 255) * (VIRIDIS.length - 1), i = Math.min(Math.floor(x), VIRIDIS.length - 2);
-  const [a, b] = [VIRIDIS[i], VIRIDIS[i + 1]].map((c) => [1, 3, 5].map((j) => parseInt(c.slice(j, j + 2), 16)));
-  return `rgb(${a.map((v, j) => Math.round(v + (b[j] - v) * (x - i))).join(",")})`;
-});
-const viridis = (t) => VIRIDIS_LUT[Math.round(Math.min(Math.max(t, 0), 1) * 255)];
-const set = (node, name, value) => { if (node.getAttribute(name) !== String(value)) node.setAttribute(name, value); };
 const setText = (node, text) => { if (node.textContent !== text) node.textContent = text; };
 
 // "-1e+09" -> "−1e9", "-inf" -> "−∞": numbers as the text writes them.

@@ -19,7 +19,7 @@ import torch
 import traitlets
 
 from qkv.masks import causal_mask, combine_masks, padding_mask
-from qkv.widgets._common import HERE, INT16_MAX, QKVWidget, check_bool, check_int, int16_bytes
+from qkv.widgets._common import INT16_MAX, QKVWidget, check_bool, check_int, front_end, int16_bytes
 
 FILLS = ("-inf", "-1e9", "-1e4", "-1000")
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
@@ -131,7 +131,7 @@ class MaskPlayground(QKVWidget):
             [0.3333, 0.3333, 0.3333]])
     """
 
-    _esm = HERE / "masks.js"
+    _esm = front_end("masks")
 
     lengths = traitlets.List(traitlets.Int()).tag(sync=True)
     max_len = traitlets.Int(5).tag(sync=True)

@@ -3,23 +3,10 @@
 // element whose mean and variance it shares: its row under LayerNorm, its feature column through the
 // whole batch under BatchNorm. Python ships the values and qkv.norms' statistics and outputs.
 
-const SVG = "http://www.w3.org/2000/svg";
-const DIVERGING = ["#2166ac", "#92c5de", "#f7f7f7", "#fdb863", "#e66101"];
 const PICK = "#e66101", GROUP = "currentColor";
 
-function el(tag, attrs = {}, ...children) {
-  const node = tag.startsWith("svg:") ? document.createElementNS(SVG, tag.slice(4)) : document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
-  node.append(...children);
-  return node;
-}
-
 // 201 colours from -1 to 1, computed once: painting a cell is one lookup.
-const LUT = Array.from({ length: 201 }, (_, n) => {
-  const x = (n / 200) * (DIVERGING.length - 1), i = Math.min(Math.floor(x), DIVERGING.length - 2);
-  const [a, b] = [DIVERGING[i], DIVERGING[i + 1]].map((c) => [1, 3, 5].map((j) => parseInt(c.slice(j, j + 2), 16)));
-  return `rgb(${a.map((v, j) => Math.round(v + (b[j] - v) * (x - i))).join(",")})`;
-});
+const LUT = sample(DIVERGING, 201).map(toCss);
 const diverging = (t) => LUT[Math.round((Math.min(Math.max(t, -1), 1) + 1) * 100)];
 
 const fmt = (x) => (Number.isFinite(x) ? x.toFixed(3) : "—");
@@ -70,7 +57,6 @@ function render({ model, el: root }) {
       }
     }
   }
-  const set = (node, name, value) => { if (node.getAttribute(name) !== String(value)) node.setAttribute(name, value); };
 
   function paintGrid(norm, block, padded, b0, t0, f0) {
     for (const { b, t, f, rect, label } of cells[norm]) {

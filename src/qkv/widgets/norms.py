@@ -16,7 +16,7 @@ import torch
 import traitlets
 
 from qkv.norms import BatchNorm1d, LayerNorm
-from qkv.widgets._common import HERE, QKVWidget, check_bool, check_int, rounded
+from qkv.widgets._common import QKVWidget, check_bool, check_int, front_end, rounded
 
 
 def norm_statistics(x, real=None):
@@ -74,7 +74,7 @@ class NormStatistics(QKVWidget):
     (2, 4, 3)
     """
 
-    _esm = HERE / "norms.js"
+    _esm = front_end("norms")
 
     lengths = traitlets.List(traitlets.Int()).tag(sync=True)
     padding = traitlets.Bool(True).tag(sync=True)

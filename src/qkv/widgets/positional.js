@@ -2,35 +2,14 @@
 // bias [heads, distance]); this file draws the table (a heatmap image), one position's vector and the cosine
 // similarity between that position and the others against their offset (SVG).
 
-const SVG = "http://www.w3.org/2000/svg";
-// Diverging blue - light grey - orange (colour-blind safe), for signed values in [-1, 1].
-const DIVERGING = ["#2166ac", "#92c5de", "#f7f7f7", "#fdb863", "#e66101"];
-
-function el(tag, attrs = {}, ...children) {
-  const node = tag.startsWith("svg:") ? document.createElementNS(SVG, tag.slice(4)) : document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
-  node.append(...children);
-  return node;
-}
-
-function decodeInt16(view) {
-  const bytes = view.buffer.slice(view.byteOffset, view.byteOffset + view.byteLength);
-  return new Int16Array(bytes);
-}
-
-const rgb = (c) => [1, 3, 5].map((j) => parseInt(c.slice(j, j + 2), 16));
-// 256 colours from -1 to 1, so painting a cell is one lookup.
-const LUT = Array.from({ length: 256 }, (_, n) => {
-  const x = (n / 255) * (DIVERGING.length - 1), i = Math.min(Math.floor(x), DIVERGING.length - 2);
-  const [a, b] = [rgb(DIVERGING[i]), rgb(DIVERGING[i + 1])];
-  return a.map((v, j) => Math.round(v + (b[j] - v) * (x - i)));
-});
+// 256 colours ([r, g, b]) from -1 to 1, so painting a cell is one lookup.
+const LUT = sample(DIVERGING, 256);
 const colour = (t) => LUT[Math.round((Math.min(Math.max(t, -1), 1) + 1) * 127.5)];
-const css = (t) => `rgb(${colour(t).join(",")})`;
+const css = (t) => toCss(colour(t));
 const fmt = (x) => (Number.isFinite(x) ? (Math.abs(x) < 5e-4 ? "0.000" : x.toFixed(3)) : "—");
 
 function render({ model, el: root }) {
-  let ints = decodeInt16(model.get("data"));
+  let ints = int16s(model.get("data"));
   const cosines = new Map(); // "method:d_model" -> [L * L] cosine similarities, computed once
 
   const methodSelect = el("select", { "data-control": "method" });
@@ -209,15 +188,15 @@ function render({ model, el: root }) {
     images.clear();
     draw();
   }
-  const set = (changes) => { model.set(changes); model.save_changes(); };
+  const update = (changes) => { model.set(changes); model.save_changes(); };
   methodSelect.addEventListener("change", () => {
     const m = methods().find((x) => x.name === methodSelect.value), choices = sizes(m);
     const d = choices.includes(model.get("d_model")) || m.name === "alibi" ? model.get("d_model") : choices[choices.length - 1];
-    set({ method: m.name, d_model: d });
+    update({ method: m.name, d_model: d });
   });
-  dInput.addEventListener("input", () => set({ d_model: sizes(methodEntry())[Number(dInput.value)] }));
-  posInput.addEventListener("input", () => set({ position: Number(posInput.value) }));
-  const onData = () => { ints = decodeInt16(model.get("data")); buildMethods(); };
+  dInput.addEventListener("input", () => update({ d_model: sizes(methodEntry())[Number(dInput.value)] }));
+  posInput.addEventListener("input", () => update({ position: Number(posInput.value) }));
+  const onData = () => { ints = int16s(model.get("data")); buildMethods(); };
   const handlers = { "change:method": draw, "change:d_model": draw, "change:position": draw, "change:data": onData, "change:methods": onData };
   for (const [name, fn] of Object.entries(handlers)) model.on(name, fn);
   buildMethods();

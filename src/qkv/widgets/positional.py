@@ -17,7 +17,7 @@ import traitlets
 from torch import nn
 
 from qkv.positional import RotaryEmbedding, alibi_bias, alibi_slopes, sinusoidal_encoding
-from qkv.widgets._common import HERE, QKVWidget, check_int, int16_bytes, to_numpy, unit_scale
+from qkv.widgets._common import QKVWidget, check_int, front_end, int16_bytes, to_numpy, unit_scale
 
 METHODS = ("sinusoidal", "rope", "alibi", "learned")
 
@@ -116,7 +116,7 @@ class PositionalExplorer(QKVWidget):
     (['sinusoidal', 'rope', 'alibi'], 16, (16, 16))
     """
 
-    _esm = HERE / "positional.js"
+    _esm = front_end("positional")
 
     methods = traitlets.List(traitlets.Dict()).tag(sync=True)
     data = traitlets.Bytes().tag(sync=True)

@@ -3,28 +3,8 @@
 // this file computes the logits for the chosen prefix of dimensions, the softmax and its readouts,
 // with the same formulas as qkv.softmax (so the numbers agree with Python's).
 
-const SVG = "http://www.w3.org/2000/svg";
-const VIRIDIS = ["#440154", "#472d7b", "#3b528b", "#2c728e", "#21918c", "#28ae80", "#5ec962", "#addc30", "#fde725"];
-
-function el(tag, attrs = {}, ...children) {
-  const node = tag.startsWith("svg:") ? document.createElementNS(SVG, tag.slice(4)) : document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
-  node.append(...children);
-  return node;
-}
-
-function decodeInt16(view, quantum) {
-  // view: the DataView (or typed array) of a bytes trait; copied so the Int16Array is aligned.
-  const bytes = view.buffer.slice(view.byteOffset, view.byteOffset + view.byteLength);
-  return Float64Array.from(new Int16Array(bytes), (v) => v / quantum);
-}
-
-function viridis(t) {
-  const x = Math.min(Math.max(t, 0), 1) * (VIRIDIS.length - 1);
-  const i = Math.min(Math.floor(x), VIRIDIS.length - 2);
-  const [a, b] = [VIRIDIS[i], VIRIDIS[i + 1]].map((c) => [1, 3, 5].map((j) => parseInt(c.slice(j, j + 2), 16)));
-  return `rgb(${a.map((v, j) => Math.round(v + (b[j] - v) * (x - i))).join(",")})`;
-}
+// A bar's colour: viridis at its probability, interpolated exactly (few bars, no lookup table needed).
+const barColour = (p) => toCss(mix(VIRIDIS, Math.min(Math.max(p, 0), 1)));
 
 // Numbers as the readouts show them: 4 significant digits, exponent form below 0.001.
 export function fmt(x) {
@@ -67,8 +47,8 @@ function render({ model, el: root }) {
   const maxKeys = model.get("max_keys");
   let q, k;
   const load = () => {
-    q = decodeInt16(model.get("q"), model.get("quantum"));
-    k = decodeInt16(model.get("k"), model.get("quantum"));
+    q = decodeInt16(model.get("q"), model.get("quantum"), Float64Array);
+    k = decodeInt16(model.get("k"), model.get("quantum"), Float64Array);
   };
   load();
 
@@ -121,7 +101,7 @@ function render({ model, el: root }) {
     const plotW = W - left - right, plotH = H - top - bottom, slot = plotW / n;
     bars.replaceChildren(...Array.from(s.p, (p, j) => el("svg:rect", {
       x: left + j * slot + slot * 0.1, width: Math.max(slot * 0.8, 0.5),
-      y: top + (1 - p) * plotH, height: Math.max(p * plotH, 0), fill: viridis(p),
+      y: top + (1 - p) * plotH, height: Math.max(p * plotH, 0), fill: barColour(p),
     }, el("svg:title", {}, `key ${j + 1}: p = ${fmt(p)}`))));
     const yu = top + (1 - 1 / n) * plotH;
     Object.entries({ x1: left, x2: W - right, y1: yu, y2: yu }).forEach(([a, v]) => uniform.setAttribute(a, v));
@@ -140,10 +120,10 @@ function render({ model, el: root }) {
       : "Unscaled: the spread of the scores grows like √d_k.";
   }
 
-  const set = (name, value) => { model.set(name, value); model.save_changes(); };
-  dkInput.addEventListener("input", () => set("d_k", choices[Number(dkInput.value)]));
-  scaledInput.addEventListener("change", () => set("scaled", scaledInput.checked));
-  keysInput.addEventListener("input", () => set("num_keys", Number(keysInput.value)));
+  const save = (name, value) => { model.set(name, value); model.save_changes(); };
+  dkInput.addEventListener("input", () => save("d_k", choices[Number(dkInput.value)]));
+  scaledInput.addEventListener("change", () => save("scaled", scaledInput.checked));
+  keysInput.addEventListener("input", () => save("num_keys", Number(keysInput.value)));
   const onData = () => { load(); draw(); };
   for (const name of ["d_k", "scaled", "num_keys"]) model.on(`change:${name}`, draw);
   model.on("change:q", onData);

@@ -10,7 +10,7 @@ from __future__ import annotations
 import traitlets
 
 from qkv.softmax import MAX_KEYS, QUANTUM, Saturation, sample_query_keys, saturation
-from qkv.widgets._common import HERE, QKVWidget, check_bool, check_int, int16_bytes
+from qkv.widgets._common import QKVWidget, check_bool, check_int, front_end, int16_bytes
 
 # Log-spaced choices from 1 to 1024 (ratios 2 and 1.5 alternate), with 64 (the paper's head size) in.
 D_K_CHOICES = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024)
@@ -35,7 +35,7 @@ class SoftmaxSaturation(QKVWidget):
     True
     """
 
-    _esm = HERE / "softmax.js"
+    _esm = front_end("softmax")
 
     d_k_choices = traitlets.List(traitlets.Int(), default_value=list(D_K_CHOICES)).tag(sync=True)
     d_k = traitlets.Int(64).tag(sync=True)
