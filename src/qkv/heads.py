@@ -27,6 +27,7 @@ from collections.abc import Sequence
 import torch
 
 from qkv import checks
+from qkv.softmax import softmax_entropy
 
 # The scores that profile_heads computes, and what a head that maximises each one does.
 PATTERNS = {
@@ -133,9 +134,7 @@ def attention_entropy(attn, normalize=True):
     T = attn.size(-1)
     if normalize and T < 2:
         raise ValueError(f"attn: normalize=True needs T >= 2 keys (log 1 = 0), got shape {tuple(attn.shape)}")
-    # 0 log 0 = 0: where a weight is 0, log(1) = 0 stands in for log(0)
-    terms = -attn * torch.log(torch.where(attn > 0, attn, torch.ones_like(attn)))
-    entropy = terms.sum(-1).mean(-1)
+    entropy = softmax_entropy(attn).mean(-1)  # the entropy of each row (0 log 0 = 0), averaged
     return entropy / math.log(T) if normalize else entropy
 
 

@@ -20,7 +20,7 @@ from booktoc import ROOT
 
 from .widget_timing import FRAME_MS, REDRAWS, redraw_timings
 from qkv.positional import sinusoidal_encoding
-from qkv.softmax import saturation
+from qkv.saturation import saturation
 from qkv.widgets import D_K_CHOICES, MaskPlayground, NormStatistics
 
 GALLERY = "book/gallery.html"

@@ -1,15 +1,15 @@
 """Widget 1: softmax saturation. Pick d_k, scaling and the number of keys; watch the softmax saturate.
 
-The random ``q`` and keys come from :func:`qkv.softmax.sample_query_keys` and go to the browser once;
+The random ``q`` and keys come from :func:`qkv.saturation.sample_query_keys` and go to the browser once;
 the front end (``softmax.js``) computes the scores, the softmax and the readouts for every setting,
-with the formulas of :mod:`qkv.softmax`, so the page responds without a kernel.
+with the formulas of :mod:`qkv.saturation` and :mod:`qkv.softmax`, so the page responds without a kernel.
 """
 
 from __future__ import annotations
 
 import traitlets
 
-from qkv.softmax import MAX_KEYS, QUANTUM, Saturation, sample_query_keys, saturation
+from qkv.saturation import MAX_KEYS, QUANTUM, Saturation, sample_query_keys, saturation
 from qkv.widgets._common import QKVWidget, check_bool, check_int, front_end, int16_bytes
 
 # Log-spaced choices from 1 to 1024 (ratios 2 and 1.5 alternate), with 64 (the paper's head size) in.
@@ -25,7 +25,7 @@ class SoftmaxSaturation(QKVWidget):
             reader can pick (at most 64; each key adds 2 KB to the saved page).
 
     The readouts shown (largest probability, entropy, largest |Jacobian entry|) equal
-    ``self.stats()``, which is :func:`qkv.softmax.saturation` for the current setting.
+    ``self.stats()``, which is :func:`qkv.saturation.saturation` for the current setting.
 
     >>> w = SoftmaxSaturation(d_k=1024, scaled=False, num_keys=8)
     >>> round(w.stats().max_prob, 6)
@@ -72,5 +72,5 @@ class SoftmaxSaturation(QKVWidget):
         return proposal["value"]
 
     def stats(self) -> Saturation:
-        """:func:`qkv.softmax.saturation` for the current setting: what the readouts show."""
+        """:func:`qkv.saturation.saturation` for the current setting: what the readouts show."""
         return saturation(self.d_k, self.num_keys, self.scaled, self.seed)
