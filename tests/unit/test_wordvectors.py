@@ -13,13 +13,8 @@ import pytest
 import torch
 
 from qkv import wordvectors
-from qkv.wordvectors import (
-    GLOVE_PIP,
-    DataPackageNotFoundError,
-    WordVectors,
-    load_glove,
-    package_data_dir,
-)
+from qkv.datapackages import DataPackageNotFoundError, package_data_dir
+from qkv.wordvectors import GLOVE_PIP, WordVectors, load_glove
 
 TOP_N = 50_000  # the doctests load the same slice, so the cache is shared
 
@@ -192,11 +187,3 @@ def test_package_data_dir_finds_the_installed_files():
     folder = package_data_dir(wordvectors.GLOVE_MODULE, "data", GLOVE_PIP)
     assert (folder / wordvectors.GLOVE_VECTORS_FILE).is_file()
     assert (folder / wordvectors.GLOVE_WORDS_FILE).is_file()
-
-
-def test_package_without_the_data_folder(tmp_path, monkeypatch):
-    (tmp_path / "fake_data_pkg").mkdir()
-    (tmp_path / "fake_data_pkg" / "__init__.py").write_text("")
-    monkeypatch.syspath_prepend(str(tmp_path))
-    with pytest.raises(DataPackageNotFoundError, match="has no 'data' folder.*--force-reinstall"):
-        package_data_dir("fake_data_pkg", "data", "pip install fake-data-pkg")
