@@ -50,8 +50,7 @@ def sample_query_keys(seed=0):
     >>> bool((q * 1024 == (q * 1024).round()).all())
     True
     """
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise TypeError(f"seed: expected an int, got {type(seed).__name__}: {seed!r}")
+    checks.check_int("seed", seed)
     generator = torch.Generator().manual_seed(seed)
     q = torch.randn(MAX_D_K, generator=generator, dtype=torch.float64)
     k = torch.randn(MAX_KEYS, MAX_D_K, generator=generator, dtype=torch.float64)
@@ -111,8 +110,7 @@ def saturation(d_k, num_keys, scaled=True, seed=0):
         raise ValueError(f"d_k: expected at most {MAX_D_K}, got {d_k}")
     if num_keys > MAX_KEYS:
         raise ValueError(f"num_keys: expected at most {MAX_KEYS}, got {num_keys}")
-    if not isinstance(scaled, bool):
-        raise TypeError(f"scaled: expected a bool, got {type(scaled).__name__}: {scaled!r}")
+    checks.check_flag("scaled", scaled)
     q, k = sample_query_keys(seed)
     logits = k[:num_keys, :d_k] @ q[:d_k]  # [num_keys]
     if scaled:

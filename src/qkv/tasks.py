@@ -55,8 +55,7 @@ def previous_token_batch(generator, batch_size=64, seq_len=8, vocab_size=10, rin
     >>> previous_token_batch(torch.Generator(), 1, 3, ring=False)[1][0, 0].item()
     -100
     """
-    if not isinstance(generator, torch.Generator):
-        raise TypeError(f"generator: expected a torch.Generator, got {type(generator).__name__}")
+    checks.check_generator("generator", generator)
     for name, value in (("batch_size", batch_size), ("seq_len", seq_len), ("vocab_size", vocab_size)):
         checks.check_positive_int(name, value)
     if seq_len < 2:
@@ -92,8 +91,7 @@ def key_value_lookup_batch(generator, batch_size=32, num_pairs=8, num_symbols=16
     >>> bool((hit.sum(1) == 1).all()), bool((values[hit] == target[:, 0]).all())
     (True, True)
     """
-    if not isinstance(generator, torch.Generator):
-        raise TypeError(f"generator: expected a torch.Generator, got {type(generator).__name__}")
+    checks.check_generator("generator", generator)
     for name, value in (("batch_size", batch_size), ("num_pairs", num_pairs), ("num_symbols", num_symbols),
                         ("num_values", num_values)):
         checks.check_positive_int(name, value)
@@ -155,8 +153,7 @@ def first_minus_previous_batch(generator, batch_size=64, seq_len=8):
 
 
 def _check_sequence_task(generator, batch_size, seq_len):
-    if not isinstance(generator, torch.Generator):
-        raise TypeError(f"generator: expected a torch.Generator, got {type(generator).__name__}")
+    checks.check_generator("generator", generator)
     checks.check_positive_int("batch_size", batch_size)
     checks.check_positive_int("seq_len", seq_len)
     if seq_len < 3:

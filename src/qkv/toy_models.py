@@ -116,9 +116,7 @@ class LookupAttention(nn.Module):
         super().__init__()
         for name, size in (("num_symbols", num_symbols), ("num_values", num_values), ("d_model", d_model), ("d_k", d_k)):
             checks.check_positive_int(name, size)
-        if not isinstance(scaled, bool):
-            raise TypeError(f"scaled: expected a bool, got {type(scaled).__name__} {scaled!r}")
-        self.scaled = scaled
+        self.scaled = checks.check_flag("scaled", scaled)
         self.key_embedding = nn.Embedding(num_symbols, d_model)
         self.value_embedding = nn.Embedding(num_values, d_model)
         self.w_q = nn.Linear(d_model, d_k, bias=False)

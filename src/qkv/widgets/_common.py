@@ -105,21 +105,6 @@ def unit_scale(values):
     return INT16_MAX / (largest if largest > 0 else 1.0)
 
 
-def check_int(name, value, low, high):
-    """``value`` is an int (not a bool) in ``[low, high]``; else a TypeError or ValueError naming it."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name}: expected an int, got {type(value).__name__}: {value!r}")
-    if not low <= value <= high:
-        raise ValueError(f"{name}: expected an int in [{low}, {high}], got {value}")
-    return int(value)
-
-
-def check_bool(name, value):
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name}: expected a bool, got {type(value).__name__}: {value!r}")
-    return bool(value)
-
-
 def rounded(values, decimals=4):
     """Nested lists of floats rounded to ``decimals``, for small JSON traits (finite values only).
 
