@@ -350,7 +350,7 @@ class MiniLM:
         hidden, attn = self.encoder(input_ids, lengths, token_types)  # [L+1, B, T, D], [L, B, H, T, T]
 
         # mean pooling: average the last layer over the real tokens only
-        real = (torch.arange(T)[None, :] < lengths[:, None]).unsqueeze(-1).float()  # [B, T, 1]
+        real = padding_mask(lengths, max_len=T)[:, 0, 0, :, None].float()  # [B, T, 1], 0 at padding
         summed = (hidden[-1] * real).sum(dim=1)  # [B, D]
         embeddings = summed / real.sum(dim=1).clamp_min(1e-9)  # [B, D]
         if self.normalize:

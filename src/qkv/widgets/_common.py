@@ -84,13 +84,18 @@ def int16_bytes(values, scale, name="values"):
     return out.tobytes()
 
 
-def from_int16_bytes(data, scale):
+def from_int16_bytes(data, scale, count=-1, offset=0):
     """The inverse of ``int16_bytes`` (what the browser decodes), as float64 with NaN restored.
+
+    ``count`` values (default: all) from the ``offset``-th value on, for one block of several shipped
+    in one bytes trait.
 
     >>> from_int16_bytes(int16_bytes([0.5, -1.0, float("nan")], scale=2), scale=2)
     array([ 0.5, -1. ,  nan])
+    >>> from_int16_bytes(int16_bytes([0.5, -1.0, float("nan")], scale=2), scale=2, count=1, offset=1)
+    array([-1.])
     """
-    ints = np.frombuffer(data, dtype="<i2")
+    ints = np.frombuffer(data, dtype="<i2", count=count, offset=2 * offset)
     return np.where(ints == NAN_CODE, np.nan, ints / scale)
 
 

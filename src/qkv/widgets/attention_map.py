@@ -17,7 +17,7 @@ import numpy as np
 import traitlets
 
 from qkv import checks
-from qkv.widgets._common import INT16_MAX, QKVWidget, front_end, int16_bytes, to_numpy
+from qkv.widgets._common import INT16_MAX, QKVWidget, from_int16_bytes, front_end, int16_bytes, to_numpy
 
 SCALE = INT16_MAX  # weights in [0, 1] -> integers in [0, 32767]
 MEAN = -1  # the value of ``head`` that shows the mean over heads
@@ -182,7 +182,7 @@ class AttentionMap(QKVWidget):
         ex = self.examples[self.example]
         n_q, n_k = len(ex["query_tokens"]), len(ex["key_tokens"])
         count = ex["layers"] * ex["heads"] * n_q * n_k
-        values = np.frombuffer(self.weights, dtype="<i2", count=count, offset=2 * ex["offset"]) / self.scale
+        values = from_int16_bytes(self.weights, self.scale, count=count, offset=ex["offset"])
         layer = values.reshape(ex["layers"], ex["heads"], n_q, n_k)[self.layer]
         return layer.mean(axis=0) if self.head == MEAN else layer[self.head]
 

@@ -16,6 +16,7 @@ import torch
 import traitlets
 
 from qkv import checks
+from qkv.masks import padding_mask
 from qkv.norms import BatchNorm1d, LayerNorm
 from qkv.widgets._common import QKVWidget, front_end, rounded
 
@@ -102,7 +103,7 @@ class NormStatistics(QKVWidget):
         f = checks.check_int("element[2]", element[2], 0, features - 1)
         generator = torch.Generator().manual_seed(checks.check_int("seed", seed, 0, 2**63 - 1))
         x = torch.round(torch.randn(len(lengths), seq_len, features, generator=generator, dtype=torch.float64) * 100) / 100
-        real = torch.arange(seq_len)[None, :] < torch.tensor(lengths)[:, None]  # [B, T]
+        real = padding_mask(torch.tensor(lengths), max_len=seq_len)[:, 0, 0]  # [B, T], False at padding
         padded = x * real[..., None]
         blocks = {"full": {"x": rounded(x, 2), **norm_statistics(x)},
                   "padded": {"x": rounded(padded, 2), **norm_statistics(padded, real)}}

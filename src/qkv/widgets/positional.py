@@ -18,7 +18,7 @@ from torch import nn
 
 from qkv import checks
 from qkv.positional import RotaryEmbedding, alibi_bias, alibi_slopes, sinusoidal_encoding
-from qkv.widgets._common import QKVWidget, front_end, int16_bytes, to_numpy, unit_scale
+from qkv.widgets._common import QKVWidget, from_int16_bytes, front_end, int16_bytes, to_numpy, unit_scale
 
 METHODS = ("sinusoidal", "rope", "alibi", "learned")
 
@@ -149,8 +149,8 @@ class PositionalExplorer(QKVWidget):
             raise ValueError(f"method: expected one of {[m['name'] for m in self.methods]}, got {method!r}")
         d_model = self.d_model if d_model is None else d_model
         blk = next((b for b in entry["blocks"] if b.get("d_model") in (None, d_model)), entry["blocks"][-1])
-        ints = np.frombuffer(self.data, dtype="<i2", count=blk["rows"] * blk["columns"], offset=2 * blk["offset"])
-        return (ints / blk["scale"]).reshape(blk["rows"], blk["columns"])
+        values = from_int16_bytes(self.data, blk["scale"], count=blk["rows"] * blk["columns"], offset=blk["offset"])
+        return values.reshape(blk["rows"], blk["columns"])
 
     @traitlets.validate("position")
     def _valid_position(self, proposal):
