@@ -250,7 +250,7 @@ def test_rope_table_similarity_depends_only_on_the_offset():
 
 
 def test_positional_learned_table_from_a_module_or_a_tensor():
-    learned = LearnedPositionalEmbedding(max_len=40, d_model=6)
+    learned = LearnedPositionalEmbedding(d_model=6, max_len=40)
     w = PositionalExplorer(max_len=32, d_models=(8,), learned=learned, method="learned", d_model=6)
     np.testing.assert_allclose(w.table(), learned.embedding.weight[:32].detach().numpy(), atol=2e-4)
     methods, _ = positional_payload(max_len=4, d_models=(2,), learned=torch.randn(4, 3), learned_title="mine")
