@@ -40,7 +40,7 @@ def package_data_dir(module: str, subdir: str, pip_command: str) -> Path:
     >>> package_data_dir("no_such_data_package", "data", "pip install no-such")
     Traceback (most recent call last):
         ...
-    qkv.datapackages.DataPackageNotFoundError: the data package 'no_such_data_package' is not installed; install it with: pip install no-such
+    qkv.datapackages.DataPackageNotFoundError: the data package 'no_such_data_package' ...: pip install no-such
     """
     try:
         root = importlib.resources.files(module)
@@ -67,7 +67,7 @@ def require_module(module: str, pip_command: str):
     >>> require_module("no_such_module", "pip install no-such-module")
     Traceback (most recent call last):
         ...
-    qkv.datapackages.DataPackageNotFoundError: 'no_such_module' is needed to read the data files; install it with: pip install no-such-module
+    qkv.datapackages.DataPackageNotFoundError: 'no_such_module' is needed ...: pip install no-such-module
     """
     try:
         return importlib.import_module(module)

@@ -168,7 +168,8 @@ def profile_heads(maps):
         if shape is None:
             shape = attn.shape[:2]
         elif attn.shape[:2] != shape:
-            raise ValueError(f"{name}: expected {tuple(shape)} layers and heads (as maps[0]), got shape {tuple(attn.shape)}")
+            raise ValueError(f"{name}: expected {tuple(shape)} layers and heads (as maps[0]), "
+                             f"got shape {tuple(attn.shape)}")
         totals["previous"] = totals["previous"] + offset_score(attn, -1)
         totals["next"] = totals["next"] + offset_score(attn, 1)
         totals["self"] = totals["self"] + offset_score(attn, 0)

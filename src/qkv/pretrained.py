@@ -36,11 +36,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from qkv import checks
+from qkv.datapackages import DataPackageNotFoundError, package_data_dir, require_module
 from qkv.masks import padding_mask
 from qkv.norms import LayerNorm
 from qkv.transformer import EncoderLayer
-from qkv import checks
-from qkv.datapackages import DataPackageNotFoundError, package_data_dir, require_module
 
 __all__ = [
     "MINILM_PIP",

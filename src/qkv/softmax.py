@@ -16,8 +16,6 @@ attention heads.
 
 from __future__ import annotations
 
-import math
-
 import torch
 
 from qkv import checks

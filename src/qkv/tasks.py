@@ -96,7 +96,8 @@ def key_value_lookup_batch(generator, batch_size=32, num_pairs=8, num_symbols=16
                         ("num_values", num_values)):
         checks.check_positive_int(name, value)
     if num_pairs > num_symbols:
-        raise ValueError(f"num_pairs: expected at most num_symbols = {num_symbols} (keys are distinct), got {num_pairs}")
+        raise ValueError(f"num_pairs: expected at most num_symbols = {num_symbols} (keys are distinct), "
+                         f"got {num_pairs}")
     # a random permutation of the symbols per row; its first num_pairs entries are distinct keys
     keys = torch.rand(batch_size, num_symbols, generator=generator).argsort(dim=1)[:, :num_pairs]
     values = torch.randint(num_values, (batch_size, num_pairs), generator=generator)
@@ -157,4 +158,5 @@ def _check_sequence_task(generator, batch_size, seq_len):
     checks.check_positive_int("batch_size", batch_size)
     checks.check_positive_int("seq_len", seq_len)
     if seq_len < 3:
-        raise ValueError(f"seq_len: expected at least 3 positions (position 2 is the first with a target), got {seq_len}")
+        raise ValueError(f"seq_len: expected at least 3 positions (position 2 is the first with a target), "
+                         f"got {seq_len}")

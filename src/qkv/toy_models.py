@@ -114,7 +114,8 @@ class LookupAttention(nn.Module):
 
     def __init__(self, num_symbols, num_values, d_model=32, d_k=1024, scaled=True):
         super().__init__()
-        for name, size in (("num_symbols", num_symbols), ("num_values", num_values), ("d_model", d_model), ("d_k", d_k)):
+        for name, size in (("num_symbols", num_symbols), ("num_values", num_values), ("d_model", d_model),
+                           ("d_k", d_k)):
             checks.check_positive_int(name, size)
         self.scaled = checks.check_flag("scaled", scaled)
         self.key_embedding = nn.Embedding(num_symbols, d_model)

@@ -16,7 +16,7 @@ score with, one pair per kind of target of :mod:`qkv.tasks`:
 from __future__ import annotations
 
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F

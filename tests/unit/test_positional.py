@@ -22,7 +22,6 @@ from qkv.positional import (
 
 from .reference import assert_close
 
-
 # ----------------------------------------------------------------------------------------------------
 # sinusoidal
 

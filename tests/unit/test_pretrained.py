@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 import torch
 
+from qkv.datapackages import package_data_dir
 from qkv.pretrained import (
     MINILM_MODULE,
     MINILM_PIP,
@@ -27,7 +28,6 @@ from qkv.pretrained import (
     load_bert_weights,
     load_minilm,
 )
-from qkv.datapackages import package_data_dir
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "minilm_reference.npz"
 TOLERANCE = 1e-4  # the bar; the measured differences are ~4e-6 (hidden) and ~2e-6 (attention)

@@ -97,7 +97,7 @@ def test_entropy_takes_batches_and_sets_0_log_0_to_0():
     ("call", "error", "match"),
     [
         (lambda: jacobian_max_abs(torch.tensor([], dtype=torch.float64)), ValueError, "empty"),
-        (lambda: jacobian_max_abs(torch.ones(2, 0)), ValueError, r"p: expected at least one probability, got an empty last dimension in shape \(2, 0\)"),
+        (lambda: jacobian_max_abs(torch.ones(2, 0)), ValueError, r"p: expected at least one probability, got an empty last dimension in shape \(2, 0\)"),  # noqa: E501
         (lambda: jacobian_max_abs(torch.tensor(0.5)), ValueError, r"p: expected at least 1 dimensions \[\.\.\., n\]"),
         (lambda: jacobian_max_abs(torch.ones(2, dtype=torch.long)), TypeError, "p: expected a floating-point tensor"),
         (lambda: softmax_entropy([0.5, 0.5]), TypeError, "p: expected a torch.Tensor, got list"),

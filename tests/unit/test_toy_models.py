@@ -152,7 +152,7 @@ def test_reader_rejects_bad_inputs():
         tokens_model(torch.randn(1, 3))
     with raises(TypeError, "inputs: expected a floating-point tensor, got torch.int64"):
         numbers_model(torch.zeros(1, 3, dtype=torch.long))
-    with raises(ValueError, "inputs: sequence length 5 is longer than the positional table (max_len=4), got shape (1, 5)"):
+    with raises(ValueError, "inputs: sequence length 5 is longer than the positional table (max_len=4), got shape (1, 5)"):  # noqa: E501
         numbers_model(torch.randn(1, 5))
     with raises(ValueError, "d_model: expected a multiple of 3 (num_heads), got 8"):
         toy_models.MultiHeadReader(None, 4, 8, 3)

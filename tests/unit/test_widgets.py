@@ -6,15 +6,12 @@ What the browser does with the data is tested against the built book in tests/br
 from __future__ import annotations
 
 import json
-import math
 import re
 
 import numpy as np
 import pytest
 import torch
 import traitlets
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from qkv.attention import masked_softmax
 from qkv.masks import causal_mask, combine_masks, padding_mask
@@ -100,7 +97,7 @@ def test_front_ends_are_self_contained_es_modules():
 def test_each_widget_ships_its_front_end_and_the_shared_css(widget):
     w = widget()
     name = type(w).__module__.rsplit(".", 1)[-1]
-    assert w._esm == (HERE / "shared.js").read_text(encoding="utf-8") + (HERE / f"{name}.js").read_text(encoding="utf-8")
+    assert w._esm == (HERE / "shared.js").read_text(encoding="utf-8") + (HERE / f"{name}.js").read_text(encoding="utf-8")  # noqa: E501
     assert w._css == (HERE / "widgets.css").read_text()
     assert "jupyter-widgets" in w._dom_classes  # the class ipywidgets' own views carry
 

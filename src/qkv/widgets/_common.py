@@ -79,7 +79,8 @@ def int16_bytes(values, scale, name="values"):
     if np.isinf(a).any():
         raise ValueError(f"{name}: infinite values cannot be shipped; encode them before")
     if finite.any() and np.abs(a[finite]).max() > INT16_MAX + 0.5:
-        raise ValueError(f"{name}: values times {scale} exceed the 16-bit range (max |value| {np.abs(a[finite]).max() / scale:.4g})")
+        largest = np.abs(a[finite]).max() / scale
+        raise ValueError(f"{name}: values times {scale} exceed the 16-bit range (max |value| {largest:.4g})")
     out = np.where(finite, np.round(np.where(finite, a, 0.0)), NAN_CODE).astype("<i2")
     return out.tobytes()
 

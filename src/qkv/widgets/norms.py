@@ -102,7 +102,8 @@ class NormStatistics(QKVWidget):
         t = checks.check_int("element[1]", element[1], 0, seq_len - 1)
         f = checks.check_int("element[2]", element[2], 0, features - 1)
         generator = torch.Generator().manual_seed(checks.check_int("seed", seed, 0, 2**63 - 1))
-        x = torch.round(torch.randn(len(lengths), seq_len, features, generator=generator, dtype=torch.float64) * 100) / 100
+        x = torch.randn(len(lengths), seq_len, features, generator=generator, dtype=torch.float64)
+        x = torch.round(x * 100) / 100  # two decimals, for the table the widget shows
         real = padding_mask(torch.tensor(lengths), max_len=seq_len)[:, 0, 0]  # [B, T], False at padding
         padded = x * real[..., None]
         blocks = {"full": {"x": rounded(x, 2), **norm_statistics(x)},
