@@ -9,6 +9,7 @@ Every function works on a batch of distributions ``[..., n]`` (the last dimensio
 :mod:`qkv.saturation` uses them for the book's saturation experiment, :mod:`qkv.heads` to score
 attention heads.
 
+>>> import math
 >>> p = torch.softmax(torch.tensor([[0.0, 0.0], [0.0, 40.0]], dtype=torch.float64), dim=-1)
 >>> softmax_entropy(p).tolist() == [math.log(2), softmax_entropy(p[1]).item()], jacobian_max_abs(p)[0].item()
 (True, 0.25)
@@ -44,6 +45,7 @@ def softmax_entropy(p):
 
     It is ``log n`` for a uniform distribution over ``n`` keys and 0 when one key has all the weight.
 
+    >>> import math
     >>> softmax_entropy(torch.tensor([0.25, 0.25, 0.25, 0.25], dtype=torch.float64)).item() == math.log(4)
     True
     >>> softmax_entropy(torch.tensor([1.0, 0.0]))
