@@ -3,7 +3,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 BUILD := $(BIN)/jupyter-book build . --warningiserror --keep-going
 
-.PHONY: setup book test bench clean
+.PHONY: setup book lint test bench clean
 
 setup:
 	bash scripts/setup.sh
@@ -13,10 +13,15 @@ book: setup
 	$(BIN)/python scripts/cache_guard.py
 	$(BUILD)
 
-# Unit tests and doctests, then every chapter notebook in a fresh kernel (the executed notebooks go
+# Static checks, one line per linter (Python: ruff, configured in pyproject.toml).
+lint: setup
+	$(BIN)/ruff check src tests scripts book/_ext
+
+# Lint first, then unit tests and doctests, then every chapter notebook in a fresh kernel (the executed notebooks go
 # into the book's execution cache), then the build (which reuses them), then the browser tests.
 test:
 	QKV_NEED_BROWSER=1 bash scripts/setup.sh
+	$(MAKE) lint
 	$(BIN)/python scripts/cache_guard.py
 	$(BIN)/python -m pytest -m "not browser"
 	$(BUILD)

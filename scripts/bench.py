@@ -21,13 +21,12 @@ import json
 import os
 import platform
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import psutil
@@ -75,7 +74,7 @@ def run_notebook(path: Path, timeout: int) -> dict:
     from nbclient import NotebookClient
 
     nb = nbformat.read(path, as_version=4)
-    client = NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}})
+    client = NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}})  # noqa: E501
     peak = {"rss": 0}
     start = time.perf_counter()
     with client.setup_kernel():
@@ -110,7 +109,7 @@ def run_notebook(path: Path, timeout: int) -> dict:
 # --- builds and pages ------------------------------------------------------------------------------
 
 def build(output: Path) -> float:
-    cmd = [str(Path(sys.executable).parent / "jupyter-book"), "build", ".", "--warningiserror", "--keep-going", "--path-output", str(output)]
+    cmd = [str(Path(sys.executable).parent / "jupyter-book"), "build", ".", "--warningiserror", "--keep-going", "--path-output", str(output)]  # noqa: E501
     start = time.perf_counter()
     result = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
     seconds = time.perf_counter() - start
@@ -136,7 +135,7 @@ def page_weights(html_root: Path, pages: list[str] | None = None) -> dict:
             if "://" in ref or ref.startswith(("data:", "mailto:")):
                 continue
             target = (html_path.parent / ref).resolve()
-            rel_target = target.relative_to(html_root.resolve()).as_posix() if target.is_relative_to(html_root.resolve()) else ""
+            rel_target = target.relative_to(html_root.resolve()).as_posix() if target.is_relative_to(html_root.resolve()) else ""  # noqa: E501
             if rel_target.startswith(SHARED) or target.suffix == ".html" or not target.is_file():
                 continue
             total += target.stat().st_size
@@ -176,13 +175,13 @@ def compare_with_torch() -> list[dict]:
         q = torch.randn(batch, heads, length, d_model // heads, requires_grad=True)
         ours = timeit(fwd_bwd(lambda t: attention.scaled_dot_product_attention(t, t, t), [q]))
         ref = timeit(fwd_bwd(lambda t: F.scaled_dot_product_attention(t, t, t), [q]))
-        rows.append({"what": "scaled dot-product attention", "size": f"B{batch} H{heads} L{length} d{d_model // heads}", "qkv_ms": ours * 1e3, "torch_ms": ref * 1e3})
+        rows.append({"what": "scaled dot-product attention", "size": f"B{batch} H{heads} L{length} d{d_model // heads}", "qkv_ms": ours * 1e3, "torch_ms": ref * 1e3})  # noqa: E501
 
         ref_mha = torch.nn.MultiheadAttention(d_model, heads, batch_first=True)
         our_mha = attention.MultiHeadAttention.from_torch(ref_mha)
-        ours = timeit(fwd_bwd(lambda t: our_mha(t, t, t), [x]))
-        ref = timeit(fwd_bwd(lambda t: ref_mha(t, t, t, need_weights=True, average_attn_weights=False), [x]))
-        rows.append({"what": "multi-head attention", "size": f"B{batch} L{length} d{d_model} h{heads}", "qkv_ms": ours * 1e3, "torch_ms": ref * 1e3})
+        ours = timeit(fwd_bwd(lambda t: our_mha(t, t, t), [x]))  # noqa: B023 (timed at once, in this iteration)
+        ref = timeit(fwd_bwd(lambda t: ref_mha(t, t, t, need_weights=True, average_attn_weights=False), [x]))  # noqa: B023 (timed at once, in this iteration)
+        rows.append({"what": "multi-head attention", "size": f"B{batch} L{length} d{d_model} h{heads}", "qkv_ms": ours * 1e3, "torch_ms": ref * 1e3})  # noqa: E501
 
     for batch, length, size in [(16, 32, 64), (32, 64, 128)]:
         x = torch.randn(batch, length, size, requires_grad=True)
@@ -192,7 +191,7 @@ def compare_with_torch() -> list[dict]:
             our_mod.load_state_dict(ref_mod.state_dict())
             ours = timeit(fwd_bwd(our_mod, [x]))
             ref = timeit(fwd_bwd(ref_mod, [x]))
-            rows.append({"what": f"{name} (2 layers)", "size": f"B{batch} L{length} h{size}", "qkv_ms": ours * 1e3, "torch_ms": ref * 1e3})
+            rows.append({"what": f"{name} (2 layers)", "size": f"B{batch} L{length} h{size}", "qkv_ms": ours * 1e3, "torch_ms": ref * 1e3})  # noqa: E501
     for row in rows:
         row["qkv_ms"] = round(row["qkv_ms"], 3)
         row["torch_ms"] = round(row["torch_ms"], 3)
@@ -240,7 +239,7 @@ def main(argv=None) -> int:
     parser.add_argument("--skip-browser", action="store_true", help="skip the widget redraw timings")
     args = parser.parse_args(argv)
 
-    results: dict = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "machine": machine(), "budgets": BUDGETS}
+    results: dict = {"date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), "machine": machine(), "budgets": BUDGETS}
 
     print("bench: chapter notebooks, one at a time in a fresh kernel", flush=True)
     import yaml
@@ -274,7 +273,7 @@ def main(argv=None) -> int:
     print("bench: qkv against PyTorch (forward + backward, CPU, float32)", flush=True)
     results["qkv_vs_torch"] = compare_with_torch()
     for row in results["qkv_vs_torch"]:
-        print(f"  {row['what']:30s} {row['size']:22s} qkv {row['qkv_ms']:8.2f} ms  torch {row['torch_ms']:8.2f} ms  x{row['ratio']}")
+        print(f"  {row['what']:30s} {row['size']:22s} qkv {row['qkv_ms']:8.2f} ms  torch {row['torch_ms']:8.2f} ms  x{row['ratio']}")  # noqa: E501
 
     failures = results["budget_failures"] = over_budget(results)
     out = Path(args.out)

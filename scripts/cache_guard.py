@@ -42,7 +42,7 @@ def main() -> int:
     if old != new:
         stale = [BUILD / ".jupyter_cache", BUILD / ".doctrees"]
         if old is not None or any(p.exists() for p in stale):
-            print("cache_guard: src/qkv or bench/results.json changed since the last build; every notebook will be executed again")
+            print("cache_guard: src/qkv or bench/results.json changed since the last build; every notebook will be executed again")  # noqa: E501
         for path in stale:
             shutil.rmtree(path, ignore_errors=True)
         BUILD.mkdir(exist_ok=True)

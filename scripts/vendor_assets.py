@@ -24,10 +24,10 @@ MANIFEST = [
     ("requirejs/require.js", "require.js", None),
     ("anywidget/dist/index.js", "anywidget/index.js", None),
     # The widgets HTML manager for ipywidgets 8.1 and the Font Awesome fonts its CSS points at.
-    ("@jupyter-widgets/html-manager/dist", "html-manager", ["embed-amd.js", "*.woff2", "*.woff", "*.ttf", "*.eot", "*.svg"]),
+    ("@jupyter-widgets/html-manager/dist", "html-manager", ["embed-amd.js", "*.woff2", "*.woff", "*.ttf", "*.eot", "*.svg"]),  # noqa: E501
     # MathJax 3: the TeX-to-CHTML component, its fonts, and the pieces it loads on demand
     # (TeX extensions, the menu, accessibility and speech) so no reader action reaches a CDN.
-    ("mathjax/es5", "mathjax", ["tex-chtml.js", "input/**/*", "output/chtml/**/*", "output/chtml.js", "ui/**/*", "a11y/**/*", "sre/**/*", "adaptors/**/*", "core.js", "loader.js", "startup.js"]),
+    ("mathjax/es5", "mathjax", ["tex-chtml.js", "input/**/*", "output/chtml/**/*", "output/chtml.js", "ui/**/*", "a11y/**/*", "sre/**/*", "adaptors/**/*", "core.js", "loader.js", "startup.js"]),  # noqa: E501
 ]
 LICENSES = ["requirejs/LICENSE", "anywidget/LICENSE", "@jupyter-widgets/html-manager/LICENSE", "mathjax/LICENSE"]
 

@@ -29,7 +29,7 @@ def toc_sources() -> list[Path]:
     for entry in _toc_entries(toc):
         matches = [ROOT / f"{entry}{ext}" for ext in (".md", ".ipynb") if (ROOT / f"{entry}{ext}").exists()]
         if len(matches) != 1:
-            raise FileNotFoundError(f"_toc.yml: entry {entry!r} matches {len(matches)} files (expected one .md or .ipynb)")
+            raise FileNotFoundError(f"_toc.yml: entry {entry!r} matches {len(matches)} files (expected one .md or .ipynb)")  # noqa: E501
         sources.append(matches[0])
     return sources
 

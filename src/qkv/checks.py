@@ -1,12 +1,17 @@
-"""Argument checks shared by every module.
+"""Argument checks shared by every module: one function per kind of check, one message style.
 
-Each helper raises ``ValueError`` or ``TypeError`` with a message that names the argument and says
-what was expected and what was received, so a wrong input fails on the line that passed it rather
-than deep inside a matrix multiplication. Every module calls these in one line each.
+Each helper raises ``ValueError`` or ``TypeError`` with a message ``"{name}: expected ..., got ..."``
+that names the argument and says what was expected and what was received, so a wrong input fails on
+the line that passed it rather than deep inside a matrix multiplication. Every module calls these in
+one line each.
 
->>> import numbers
+- Tensors: :func:`check_tensor`, :func:`check_float`, :func:`check_integer`, :func:`check_bool_tensor`
+  (masks), :func:`check_token_ids`, and their shapes (:func:`check_ndim`, :func:`check_size`, ...).
+- Python values: :func:`check_flag` (a bool), :func:`check_int` (an int, optionally in a range),
+  :func:`check_positive_int` (sizes), :func:`check_str`, :func:`check_choice`, :func:`check_generator`.
+  These return the checked value (as a plain ``int`` or ``bool``), so a caller can check and assign
+  in one line.
 
-import torch
 >>> check_float("query", torch.zeros(2, 3, dtype=torch.long))
 Traceback (most recent call last):
     ...
@@ -15,6 +20,7 @@ TypeError: query: expected a floating-point tensor, got torch.int64
 
 import numbers
 
+import numpy as np
 import torch
 
 
@@ -48,7 +54,7 @@ def check_token_ids(name, tokens, vocab_size):
         )
 
 
-def check_bool(name, mask):
+def check_bool_tensor(name, mask):
     """Raise ``TypeError`` unless ``mask`` is a boolean tensor (masks: True = may attend)."""
     check_tensor(name, mask)
     if mask.dtype != torch.bool:
@@ -143,7 +149,7 @@ def check_attention_inputs(query, key, value, same_d_k=True):
 
 def check_mask(name, mask, scores_shape):
     """Raise unless ``mask`` is boolean (True = may attend) and broadcasts to ``scores_shape``."""
-    check_bool(name, mask)
+    check_bool_tensor(name, mask)
     if not broadcasts_to(mask.shape, scores_shape):
         raise ValueError(
             f"{name}: shape {tuple(mask.shape)} does not broadcast to scores of shape {tuple(scores_shape)}"
@@ -183,3 +189,44 @@ def check_choice(name, value, choices):
     """Raise ``ValueError`` unless ``value`` is one of ``choices``."""
     if value not in choices:
         raise ValueError(f"{name}: expected one of {', '.join(map(repr, choices))}, got {value!r}")
+
+
+def check_flag(name, value):
+    """Return ``value`` as a ``bool`` if it is a Python (or numpy) bool; else raise ``TypeError``.
+
+    A flag must be ``True`` or ``False``, not ``1`` or ``"yes"``.
+    """
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name}: expected a bool, got {type(value).__name__} {value!r}")
+    return bool(value)
+
+
+def check_int(name, value, low=None, high=None):
+    """Return ``value`` as an ``int`` if it is an integer (not a bool) in ``[low, high]``; else raise.
+
+    ``low`` and ``high`` are optional inclusive bounds. ``TypeError`` for a non-integer, ``ValueError``
+    for one out of range.
+    """
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name}: expected an int, got {type(value).__name__} {value!r}")
+    if low is not None and high is not None:
+        if not low <= value <= high:
+            raise ValueError(f"{name}: expected an int in [{low}, {high}], got {value}")
+    elif low is not None and value < low:
+        raise ValueError(f"{name}: expected an int >= {low}, got {value}")
+    elif high is not None and value > high:
+        raise ValueError(f"{name}: expected an int <= {high}, got {value}")
+    return int(value)
+
+
+def check_str(name, value):
+    """Return ``value`` if it is a ``str``; else raise ``TypeError``."""
+    if not isinstance(value, str):
+        raise TypeError(f"{name}: expected a str, got {type(value).__name__} {value!r}")
+    return value
+
+
+def check_generator(name, generator):
+    """Raise ``TypeError`` unless ``generator`` is a ``torch.Generator`` (the seeded source of a task)."""
+    if not isinstance(generator, torch.Generator):
+        raise TypeError(f"{name}: expected a torch.Generator, got {type(generator).__name__}")

@@ -27,6 +27,7 @@ from collections.abc import Sequence
 import torch
 
 from qkv import checks
+from qkv.softmax import softmax_entropy
 
 # The scores that profile_heads computes, and what a head that maximises each one does.
 PATTERNS = {
@@ -68,8 +69,7 @@ def offset_score(attn, offset):
     0.2
     """
     _check_map("attn", attn)
-    if isinstance(offset, bool) or not isinstance(offset, int):
-        raise TypeError(f"offset: expected an int, got {type(offset).__name__} {offset!r}")
+    checks.check_int("offset", offset)
     T = attn.size(-1)
     if abs(offset) >= T:
         raise ValueError(f"offset: expected |offset| < T = {T} (the map's length), got {offset}")
@@ -100,9 +100,8 @@ def key_mass(attn, positions):
     T = attn.size(-1)
     if isinstance(positions, (str, bytes)) or not isinstance(positions, Sequence) or len(positions) == 0:
         raise TypeError(f"positions: expected a non-empty list of ints, got {positions!r}")
-    for p in positions:
-        if isinstance(p, bool) or not isinstance(p, int):
-            raise TypeError(f"positions: expected ints, got {type(p).__name__} {p!r}")
+    for i, p in enumerate(positions):
+        checks.check_int(f"positions[{i}]", p)
         if not -T <= p < T:
             raise ValueError(f"positions: expected positions in [{-T}, {T}) for T = {T}, got {p}")
     index = sorted({p % T for p in positions})
@@ -128,14 +127,11 @@ def attention_entropy(attn, normalize=True):
     (1.0, 0.0)
     """
     _check_map("attn", attn)
-    if not isinstance(normalize, bool):
-        raise TypeError(f"normalize: expected a bool, got {type(normalize).__name__} {normalize!r}")
+    checks.check_flag("normalize", normalize)
     T = attn.size(-1)
     if normalize and T < 2:
         raise ValueError(f"attn: normalize=True needs T >= 2 keys (log 1 = 0), got shape {tuple(attn.shape)}")
-    # 0 log 0 = 0: where a weight is 0, log(1) = 0 stands in for log(0)
-    terms = -attn * torch.log(torch.where(attn > 0, attn, torch.ones_like(attn)))
-    entropy = terms.sum(-1).mean(-1)
+    entropy = softmax_entropy(attn).mean(-1)  # the entropy of each row (0 log 0 = 0), averaged
     return entropy / math.log(T) if normalize else entropy
 
 
@@ -172,7 +168,8 @@ def profile_heads(maps):
         if shape is None:
             shape = attn.shape[:2]
         elif attn.shape[:2] != shape:
-            raise ValueError(f"{name}: expected {tuple(shape)} layers and heads (as maps[0]), got shape {tuple(attn.shape)}")
+            raise ValueError(f"{name}: expected {tuple(shape)} layers and heads (as maps[0]), "
+                             f"got shape {tuple(attn.shape)}")
         totals["previous"] = totals["previous"] + offset_score(attn, -1)
         totals["next"] = totals["next"] + offset_score(attn, 1)
         totals["self"] = totals["self"] + offset_score(attn, 0)
@@ -201,8 +198,7 @@ def best_head(scores, largest=True):
     checks.check_ndim("scores", scores, 2, "[layers, heads]")
     checks.check_nonempty("scores", scores, 0)
     checks.check_nonempty("scores", scores, 1)
-    if not isinstance(largest, bool):
-        raise TypeError(f"largest: expected a bool, got {type(largest).__name__} {largest!r}")
+    checks.check_flag("largest", largest)
     flat = scores.flatten()
     index = int(flat.argmax() if largest else flat.argmin())
     layer, head = divmod(index, scores.size(1))

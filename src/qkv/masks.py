@@ -83,7 +83,7 @@ def combine_masks(*masks):
     for i, mask in enumerate(masks):
         if mask is None:
             continue
-        checks.check_bool(f"masks[{i}]", mask)
+        checks.check_bool_tensor(f"masks[{i}]", mask)
         if result is not None and not checks.shapes_broadcast(result.shape, mask.shape):
             raise ValueError(
                 f"masks[{i}]: shape {tuple(mask.shape)} does not broadcast with the masks before it, "

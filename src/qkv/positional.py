@@ -27,6 +27,9 @@ def sinusoidal_encoding(max_len, d_model, dtype=torch.float32):
     angle. Each pair of columns turns at its own frequency, so ``PE[pos + k]`` is ``PE[pos]`` rotated by
     angles that depend on ``k`` only: a fixed linear map ``M_k`` reaches position ``pos + k`` from ``pos``.
 
+    Unlike the modules, whose arguments are ``(d_model, max_len)``, this function takes the shape of the
+    table it returns, rows first (as ``torch.zeros`` does).
+
     Returns:
         ``[max_len, d_model]`` (``d_model`` must be even: columns come in sine/cosine pairs).
 
@@ -89,14 +92,18 @@ class LearnedPositionalEmbedding(nn.Module):
     Unlike the sinusoidal table it cannot go past ``max_len``. The vectors start small
     (normal, std 0.02, as BERT initialises them) so they do not drown the token embeddings.
 
+    Args:
+        d_model: embedding size. max_len: number of positions (rows). dropout: dropout on the sum.
+        (The same order as :class:`SinusoidalPositionalEncoding`.)
+
     Shapes: ``forward(x [B, T, d_model]) -> [B, T, d_model]``, with ``T <= max_len``.
 
-    >>> pos = LearnedPositionalEmbedding(max_len=16, d_model=4)
+    >>> pos = LearnedPositionalEmbedding(d_model=4, max_len=16)
     >>> pos(torch.zeros(2, 3, 4)).shape, pos.embedding.weight.shape
     (torch.Size([2, 3, 4]), torch.Size([16, 4]))
     """
 
-    def __init__(self, max_len, d_model, dropout=0.0):
+    def __init__(self, d_model, max_len, dropout=0.0):
         super().__init__()
         self.d_model = d_model
         self.max_len = max_len

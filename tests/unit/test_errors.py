@@ -106,7 +106,7 @@ def test_sequence_longer_than_the_positional_table():
     with raises(ValueError, too_long.format(9, 8, (1, 9, 4))):
         SinusoidalPositionalEncoding(4, max_len=8)(torch.zeros(1, 9, 4))
     with raises(ValueError, too_long.format(4, 3, (2, 4, 6))):
-        LearnedPositionalEmbedding(3, 6)(torch.zeros(2, 4, 6))
+        LearnedPositionalEmbedding(6, 3)(torch.zeros(2, 4, 6))
     model = Transformer(5, 5, d_model=4, num_heads=2, num_layers=1, d_ff=8, max_len=6)
     with raises(ValueError, "src: sequence length 7 is longer than the positional table (max_len=6), got shape (1, 7)"):
         model(torch.zeros(1, 7, dtype=torch.long), torch.zeros(1, 2, dtype=torch.long))

@@ -103,7 +103,7 @@ def test_key_mass_rejects_bad_positions():
         heads.key_mass(attn, [3, -1])
     with raises(TypeError, "positions: expected a non-empty list of ints, got []"):
         heads.key_mass(attn, [])
-    with raises(TypeError, "positions: expected ints, got float 0.0"):
+    with raises(TypeError, "positions[0]: expected an int, got float 0.0"):
         heads.key_mass(attn, [0.0])
 
 

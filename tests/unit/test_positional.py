@@ -22,7 +22,6 @@ from qkv.positional import (
 
 from .reference import assert_close
 
-
 # ----------------------------------------------------------------------------------------------------
 # sinusoidal
 
@@ -91,7 +90,7 @@ def test_sinusoidal_module_follows_dtype_and_applies_dropout_in_training_only():
 
 def test_learned_positional_embedding_adds_one_trained_row_per_position():
     torch.manual_seed(1)
-    module = LearnedPositionalEmbedding(max_len=10, d_model=4)
+    module = LearnedPositionalEmbedding(d_model=4, max_len=10)
     x = torch.randn(2, 3, 4)
     y = module(x)
     assert_close(y, x + module.embedding.weight[:3])
@@ -246,3 +245,9 @@ def test_relative_position_bias_is_trainable_through_attention():
     unused = torch.ones(8, dtype=torch.bool)
     unused[used] = False
     assert torch.equal(grad[unused], torch.zeros(int(unused.sum()), 2))
+
+
+def test_positional_modules_take_d_model_then_max_len():
+    # one argument order across the family: (d_model, max_len)
+    assert LearnedPositionalEmbedding(4, 10).embedding.weight.shape == (10, 4)
+    assert SinusoidalPositionalEncoding(4, 10).pe.shape == (10, 4)

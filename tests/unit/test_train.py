@@ -1,7 +1,10 @@
+"""qkv.train: the training loop, and the losses and accuracies the chapters train and score with."""
+
 import pytest
 import torch
 from torch import nn
 
+from qkv import tasks, toy_models, train
 from qkv.train import fit
 
 
@@ -38,3 +41,31 @@ def test_model_is_left_in_eval_mode():
 def test_steps_must_be_positive():
     with pytest.raises(ValueError, match="steps: expected a positive number of steps, got 0"):
         fit(nn.Linear(3, 1), _batch, _mse, steps=0)
+
+# ----------------------------------------------------------------------------------------------------
+# Losses and accuracies
+
+
+def test_loss_and_accuracy_skip_ignored_positions():
+    torch.manual_seed(0)
+    model = toy_models.OneLayerAttention(5, 4, d_model=8)
+    tokens, targets = tasks.previous_token_batch(torch.Generator().manual_seed(0), 8, 4, 5, ring=False)
+    loss = train.token_cross_entropy(model, tokens, targets)
+    logits, _ = model(tokens)
+    expected = torch.nn.functional.cross_entropy(logits[:, 1:].flatten(0, 1), targets[:, 1:].flatten())
+    torch.testing.assert_close(loss, expected)
+    accuracy = train.token_accuracy(model, tokens, targets)
+    assert accuracy == (logits[:, 1:].argmax(-1) == targets[:, 1:]).float().mean().item()
+
+
+def test_masked_mse_and_within_tolerance_skip_the_nan_targets():
+    class Echo(torch.nn.Module):  # predicts its input
+        def forward(self, x):
+            return x, None
+
+    x = torch.tensor([[1.0, 2.0, 3.0, 4.0]])
+    targets = torch.tensor([[float("nan"), float("nan"), 3.05, 5.0]])
+    assert train.masked_mse(Echo(), x, targets).item() == pytest.approx((0.05**2 + 1.0) / 2)
+    assert train.within_tolerance(Echo(), x, targets) == 0.5
+    assert train.within_tolerance(Echo(), x, targets, tolerance=2.0) == 1.0
+

@@ -6,7 +6,6 @@ import math
 
 import pytest
 import torch
-import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
@@ -27,7 +26,6 @@ from qkv.transformer import (
 )
 
 from .reference import DTYPES, assert_close, leaf
-
 
 # ----------------------------------------------------------------------------------------------------
 # building blocks

@@ -1,4 +1,4 @@
-"""qkv.softmax and the Python side of qkv.widgets: the data each widget ships, its size, and bad input.
+"""The Python side of qkv.widgets: the data each widget ships, its size, and bad input.
 
 What the browser does with the data is tested against the built book in tests/browser/test_widgets.py.
 """
@@ -6,15 +6,12 @@ What the browser does with the data is tested against the built book in tests/br
 from __future__ import annotations
 
 import json
-import math
 import re
 
 import numpy as np
 import pytest
 import torch
 import traitlets
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from qkv.attention import masked_softmax
 from qkv.masks import causal_mask, combine_masks, padding_mask
@@ -25,16 +22,7 @@ from qkv.positional import (
     alibi_slopes,
     sinusoidal_encoding,
 )
-from qkv.softmax import (
-    MAX_D_K,
-    MAX_KEYS,
-    QUANTUM,
-    jacobian_max_abs,
-    sample_query_keys,
-    saturation,
-    softmax_entropy,
-    softmax_jacobian,
-)
+from qkv.saturation import MAX_D_K, sample_query_keys, saturation
 from qkv.widgets import (
     D_K_CHOICES,
     AttentionMap,
@@ -66,85 +54,6 @@ def minilm_or_skip():
         return load_minilm()
     except DataPackageNotFoundError as error:  # pragma: no cover - the book's environment has it
         pytest.skip(str(error))
-
-
-# ---------------------------------------------------------------------------------------------- qkv.softmax
-
-
-def test_sample_is_seeded_standard_normal_on_the_quantum_grid():
-    q, k = sample_query_keys(0)
-    q2, k2 = sample_query_keys(0)
-    assert q.shape == (MAX_D_K,) and k.shape == (MAX_KEYS, MAX_D_K) and q.dtype == torch.float64
-    assert torch.equal(q, q2) and torch.equal(k, k2)
-    assert not torch.equal(q, sample_query_keys(1)[0])
-    assert torch.equal(k / QUANTUM, (k / QUANTUM).round())  # exact multiples of 2^-10
-    assert abs(k.mean().item()) < 0.02 and abs(k.std().item() - 1) < 0.02
-
-
-@pytest.mark.parametrize("d_k", [1, 3, 64, 1024])
-@pytest.mark.parametrize("scaled", [True, False])
-def test_saturation_matches_a_direct_computation(d_k, scaled):
-    s = saturation(d_k, 20, scaled=scaled, seed=3)
-    q, k = sample_query_keys(3)
-    logits = (k[:20, :d_k] * q[:d_k]).sum(-1) / (math.sqrt(d_k) if scaled else 1.0)
-    p = torch.softmax(logits, -1)
-    torch.testing.assert_close(s.logits, logits, rtol=1e-12, atol=1e-12)
-    assert s.max_prob == pytest.approx(p.max().item(), rel=1e-12)
-    assert s.entropy == pytest.approx(-(p * p.log()).nansum().item(), rel=1e-9, abs=1e-300)
-    jac = torch.autograd.functional.jacobian(lambda z: torch.softmax(z, -1), logits)
-    assert s.jacobian_max == pytest.approx(jac.abs().max().item(), rel=1e-6, abs=1e-18)
-
-
-def test_unscaled_softmax_saturates_and_scaled_does_not():
-    unscaled = saturation(1024, 32, scaled=False)
-    scaled = saturation(1024, 32, scaled=True)
-    assert unscaled.max_prob > 0.999 and unscaled.jacobian_max < 1e-6 and unscaled.entropy < 1e-6
-    assert scaled.max_prob < 0.5 and scaled.jacobian_max > 0.1 and scaled.entropy > 1.5
-    assert 0.8 < scaled.logits.std().item() < 1.3  # unit spread whatever d_k
-
-
-def test_softmax_jacobian_is_diag_minus_outer_product():
-    p = torch.tensor([0.2, 0.3, 0.5], dtype=torch.float64)
-    expected = torch.diag(p) - torch.outer(p, p)
-    torch.testing.assert_close(softmax_jacobian(p), expected)
-    z = torch.tensor([0.1, -0.4, 1.2], dtype=torch.float64)
-    auto = torch.autograd.functional.jacobian(lambda x: torch.softmax(x, -1), z)
-    torch.testing.assert_close(softmax_jacobian(torch.softmax(z, -1)), auto)
-    assert softmax_jacobian(torch.rand(2, 5, 4)).shape == (2, 5, 4, 4)  # batched
-
-
-@settings(max_examples=50, deadline=None)
-@given(st.lists(st.floats(-50, 50), min_size=1, max_size=12))
-def test_readouts_stay_in_their_ranges(logits):
-    p = torch.softmax(torch.tensor(logits, dtype=torch.float64), -1)
-    n = len(logits)
-    assert 0 <= jacobian_max_abs(p) <= 0.25 + 1e-12
-    assert -1e-12 <= softmax_entropy(p).item() <= math.log(n) + 1e-9
-    assert jacobian_max_abs(p) == pytest.approx(softmax_jacobian(p).abs().max().item(), abs=1e-15)
-
-
-def test_jacobian_max_keeps_accuracy_when_saturated():
-    # p = (1 - e, e) with e tiny: the answer is p0 * p1 ~ e, which 1 - p0 would round away.
-    e = 1e-20
-    p = torch.tensor([1.0, e], dtype=torch.float64)
-    assert jacobian_max_abs(p) == pytest.approx(e, rel=1e-12)
-
-
-@pytest.mark.parametrize(
-    ("call", "error", "match"),
-    [
-        (lambda: saturation(0, 4), ValueError, "d_k"),
-        (lambda: saturation(MAX_D_K + 1, 4), ValueError, "d_k: expected at most 1024"),
-        (lambda: saturation(8, MAX_KEYS + 1), ValueError, "num_keys: expected at most 64"),
-        (lambda: saturation(8, 4, scaled="yes"), TypeError, "scaled"),
-        (lambda: saturation(8.0, 4), TypeError, "d_k"),
-        (lambda: sample_query_keys("0"), TypeError, "seed"),
-        (lambda: jacobian_max_abs(torch.tensor([], dtype=torch.float64)), ValueError, "empty"),
-    ],
-)
-def test_softmax_module_rejects_bad_input(call, error, match):
-    with pytest.raises(error, match=match):
-        call()
 
 
 # ---------------------------------------------------------------------------------------------- transport
@@ -188,7 +97,7 @@ def test_front_ends_are_self_contained_es_modules():
 def test_each_widget_ships_its_front_end_and_the_shared_css(widget):
     w = widget()
     name = type(w).__module__.rsplit(".", 1)[-1]
-    assert w._esm == (HERE / "shared.js").read_text(encoding="utf-8") + (HERE / f"{name}.js").read_text(encoding="utf-8")
+    assert w._esm == (HERE / "shared.js").read_text(encoding="utf-8") + (HERE / f"{name}.js").read_text(encoding="utf-8")  # noqa: E501
     assert w._css == (HERE / "widgets.css").read_text()
     assert "jupyter-widgets" in w._dom_classes  # the class ipywidgets' own views carry
 
@@ -338,7 +247,7 @@ def test_rope_table_similarity_depends_only_on_the_offset():
 
 
 def test_positional_learned_table_from_a_module_or_a_tensor():
-    learned = LearnedPositionalEmbedding(max_len=40, d_model=6)
+    learned = LearnedPositionalEmbedding(d_model=6, max_len=40)
     w = PositionalExplorer(max_len=32, d_models=(8,), learned=learned, method="learned", d_model=6)
     np.testing.assert_allclose(w.table(), learned.embedding.weight[:32].detach().numpy(), atol=2e-4)
     methods, _ = positional_payload(max_len=4, d_models=(2,), learned=torch.randn(4, 3), learned_title="mine")

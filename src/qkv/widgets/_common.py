@@ -79,18 +79,24 @@ def int16_bytes(values, scale, name="values"):
     if np.isinf(a).any():
         raise ValueError(f"{name}: infinite values cannot be shipped; encode them before")
     if finite.any() and np.abs(a[finite]).max() > INT16_MAX + 0.5:
-        raise ValueError(f"{name}: values times {scale} exceed the 16-bit range (max |value| {np.abs(a[finite]).max() / scale:.4g})")
+        largest = np.abs(a[finite]).max() / scale
+        raise ValueError(f"{name}: values times {scale} exceed the 16-bit range (max |value| {largest:.4g})")
     out = np.where(finite, np.round(np.where(finite, a, 0.0)), NAN_CODE).astype("<i2")
     return out.tobytes()
 
 
-def from_int16_bytes(data, scale):
+def from_int16_bytes(data, scale, count=-1, offset=0):
     """The inverse of ``int16_bytes`` (what the browser decodes), as float64 with NaN restored.
+
+    ``count`` values (default: all) from the ``offset``-th value on, for one block of several shipped
+    in one bytes trait.
 
     >>> from_int16_bytes(int16_bytes([0.5, -1.0, float("nan")], scale=2), scale=2)
     array([ 0.5, -1. ,  nan])
+    >>> from_int16_bytes(int16_bytes([0.5, -1.0, float("nan")], scale=2), scale=2, count=1, offset=1)
+    array([-1.])
     """
-    ints = np.frombuffer(data, dtype="<i2")
+    ints = np.frombuffer(data, dtype="<i2", count=count, offset=2 * offset)
     return np.where(ints == NAN_CODE, np.nan, ints / scale)
 
 
@@ -103,21 +109,6 @@ def unit_scale(values):
     a = to_numpy(values, "values")
     largest = float(np.abs(a[np.isfinite(a)]).max()) if np.isfinite(a).any() else 0.0
     return INT16_MAX / (largest if largest > 0 else 1.0)
-
-
-def check_int(name, value, low, high):
-    """``value`` is an int (not a bool) in ``[low, high]``; else a TypeError or ValueError naming it."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name}: expected an int, got {type(value).__name__}: {value!r}")
-    if not low <= value <= high:
-        raise ValueError(f"{name}: expected an int in [{low}, {high}], got {value}")
-    return int(value)
-
-
-def check_bool(name, value):
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name}: expected a bool, got {type(value).__name__}: {value!r}")
-    return bool(value)
 
 
 def rounded(values, decimals=4):

@@ -16,7 +16,8 @@ from collections.abc import Sequence
 import numpy as np
 import traitlets
 
-from qkv.widgets._common import INT16_MAX, QKVWidget, check_int, front_end, int16_bytes, to_numpy
+from qkv import checks
+from qkv.widgets._common import INT16_MAX, QKVWidget, from_int16_bytes, front_end, int16_bytes, to_numpy
 
 SCALE = INT16_MAX  # weights in [0, 1] -> integers in [0, 32767]
 MEAN = -1  # the value of ``head`` that shows the mean over heads
@@ -123,9 +124,9 @@ class AttentionMap(QKVWidget):
     def __init__(self, attentions, query_tokens, key_tokens=None, labels=None, *, query_title="queries",
                  key_title="keys", example=0, layer=0, head=None, **kwargs):
         examples, data = attention_payload(attentions, query_tokens, key_tokens, labels)
-        example = check_int("example", example, 0, len(examples) - 1)
-        layer = check_int("layer", layer, 0, examples[example]["layers"] - 1)
-        head = MEAN if head is None else check_int("head", head, 0, examples[example]["heads"] - 1)
+        example = checks.check_int("example", example, 0, len(examples) - 1)
+        layer = checks.check_int("layer", layer, 0, examples[example]["layers"] - 1)
+        head = MEAN if head is None else checks.check_int("head", head, 0, examples[example]["heads"] - 1)
         super().__init__(examples=examples, weights=data, query_title=str(query_title), key_title=str(key_title),
                          example=example, layer=layer, head=head, **kwargs)
 
@@ -181,7 +182,7 @@ class AttentionMap(QKVWidget):
         ex = self.examples[self.example]
         n_q, n_k = len(ex["query_tokens"]), len(ex["key_tokens"])
         count = ex["layers"] * ex["heads"] * n_q * n_k
-        values = np.frombuffer(self.weights, dtype="<i2", count=count, offset=2 * ex["offset"]) / self.scale
+        values = from_int16_bytes(self.weights, self.scale, count=count, offset=ex["offset"])
         layer = values.reshape(ex["layers"], ex["heads"], n_q, n_k)[self.layer]
         return layer.mean(axis=0) if self.head == MEAN else layer[self.head]
 

@@ -18,8 +18,9 @@ from __future__ import annotations
 import torch
 import traitlets
 
+from qkv import checks
 from qkv.masks import causal_mask, combine_masks, padding_mask
-from qkv.widgets._common import INT16_MAX, QKVWidget, check_bool, check_int, front_end, int16_bytes
+from qkv.widgets._common import INT16_MAX, QKVWidget, front_end, int16_bytes
 
 FILLS = ("-inf", "-1e9", "-1e4", "-1000")
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
@@ -151,21 +152,21 @@ class MaskPlayground(QKVWidget):
 
     def __init__(self, lengths=(5, 3, 0), max_len=5, causal=False, mask_queries=False, fill="-inf",
                  dtype="float32", logit_scale=1, seed=0, **kwargs):
-        max_len = check_int("max_len", max_len, 2, 8)
+        max_len = checks.check_int("max_len", max_len, 2, 8)
         if isinstance(lengths, (str, bytes)) or not hasattr(lengths, "__len__") or not 1 <= len(lengths) <= 4:
             raise ValueError(f"lengths: expected 1 to 4 sequence lengths, got {lengths!r}")
-        lengths = [check_int(f"lengths[{b}]", n, 0, max_len) for b, n in enumerate(lengths)]
+        lengths = [checks.check_int(f"lengths[{b}]", n, 0, max_len) for b, n in enumerate(lengths)]
         for name, value, options in (("fill", fill, FILLS), ("dtype", dtype, tuple(DTYPES)),
                                      ("logit_scale", logit_scale, LOGIT_SCALES)):
             if value not in options or isinstance(value, bool):
                 raise ValueError(f"{name}: expected one of {options}, got {value!r}")
-        generator = torch.Generator().manual_seed(check_int("seed", seed, 0, 2**63 - 1))
+        generator = torch.Generator().manual_seed(checks.check_int("seed", seed, 0, 2**63 - 1))
         self._logits = torch.randn(len(lengths), max_len, max_len, generator=generator)
         table = row_table(self._logits)
         stored, errors = fill_notes()
         masks = [[[m.int().tolist() for m in by_q] for by_q in by_causal] for by_causal in mask_table(max_len)]
-        super().__init__(lengths=lengths, max_len=max_len, causal=check_bool("causal", causal),
-                         mask_queries=check_bool("mask_queries", mask_queries), fill=fill, dtype=dtype,
+        super().__init__(lengths=lengths, max_len=max_len, causal=checks.check_flag("causal", causal),
+                         mask_queries=checks.check_flag("mask_queries", mask_queries), fill=fill, dtype=dtype,
                          logit_scale=logit_scale, masks=masks, stored_fill=stored, masked_fill_error=errors,
                          rows=int16_bytes(table, INT16_MAX, "rows"), **kwargs)
 

@@ -15,8 +15,10 @@ import json
 import torch
 import traitlets
 
+from qkv import checks
+from qkv.masks import padding_mask
 from qkv.norms import BatchNorm1d, LayerNorm
-from qkv.widgets._common import QKVWidget, check_bool, check_int, front_end, rounded
+from qkv.widgets._common import QKVWidget, front_end, rounded
 
 
 def norm_statistics(x, real=None):
@@ -84,11 +86,11 @@ class NormStatistics(QKVWidget):
     feature = traitlets.Int(0).tag(sync=True)
 
     def __init__(self, lengths=(5, 3, 2), seq_len=5, features=4, padding=True, seed=0, element=None, **kwargs):
-        seq_len = check_int("seq_len", seq_len, 1, 12)
-        features = check_int("features", features, 2, 12)
+        seq_len = checks.check_int("seq_len", seq_len, 1, 12)
+        features = checks.check_int("features", features, 2, 12)
         if isinstance(lengths, (str, bytes)) or not hasattr(lengths, "__len__") or not 1 <= len(lengths) <= 6:
             raise ValueError(f"lengths: expected 1 to 6 sequence lengths, got {lengths!r}")
-        lengths = [check_int(f"lengths[{b}]", n, 1, seq_len) for b, n in enumerate(lengths)]
+        lengths = [checks.check_int(f"lengths[{b}]", n, 1, seq_len) for b, n in enumerate(lengths)]
         if len(lengths) * seq_len < 2:
             raise ValueError("lengths, seq_len: BatchNorm needs at least 2 positions in the batch, "
                              f"got {len(lengths)} sequence(s) of {seq_len}")
@@ -96,16 +98,17 @@ class NormStatistics(QKVWidget):
             element = (0, min(1, seq_len - 1), min(2, features - 1))
         if isinstance(element, (str, bytes)) or not hasattr(element, "__len__") or len(element) != 3:
             raise ValueError(f"element: expected (sequence, position, feature), got {element!r}")
-        b = check_int("element[0]", element[0], 0, len(lengths) - 1)
-        t = check_int("element[1]", element[1], 0, seq_len - 1)
-        f = check_int("element[2]", element[2], 0, features - 1)
-        generator = torch.Generator().manual_seed(check_int("seed", seed, 0, 2**63 - 1))
-        x = torch.round(torch.randn(len(lengths), seq_len, features, generator=generator, dtype=torch.float64) * 100) / 100
-        real = torch.arange(seq_len)[None, :] < torch.tensor(lengths)[:, None]  # [B, T]
+        b = checks.check_int("element[0]", element[0], 0, len(lengths) - 1)
+        t = checks.check_int("element[1]", element[1], 0, seq_len - 1)
+        f = checks.check_int("element[2]", element[2], 0, features - 1)
+        generator = torch.Generator().manual_seed(checks.check_int("seed", seed, 0, 2**63 - 1))
+        x = torch.randn(len(lengths), seq_len, features, generator=generator, dtype=torch.float64)
+        x = torch.round(x * 100) / 100  # two decimals, for the table the widget shows
+        real = padding_mask(torch.tensor(lengths), max_len=seq_len)[:, 0, 0]  # [B, T], False at padding
         padded = x * real[..., None]
         blocks = {"full": {"x": rounded(x, 2), **norm_statistics(x)},
                   "padded": {"x": rounded(padded, 2), **norm_statistics(padded, real)}}
-        super().__init__(lengths=lengths, padding=check_bool("padding", padding), blocks=blocks,
+        super().__init__(lengths=lengths, padding=checks.check_flag("padding", padding), blocks=blocks,
                          batch=b, position=t, feature=f, **kwargs)
 
     def shared(self, norm):

@@ -16,8 +16,9 @@ import torch
 import traitlets
 from torch import nn
 
+from qkv import checks
 from qkv.positional import RotaryEmbedding, alibi_bias, alibi_slopes, sinusoidal_encoding
-from qkv.widgets._common import QKVWidget, check_int, front_end, int16_bytes, to_numpy, unit_scale
+from qkv.widgets._common import QKVWidget, from_int16_bytes, front_end, int16_bytes, to_numpy, unit_scale
 
 METHODS = ("sinusoidal", "rope", "alibi", "learned")
 
@@ -62,12 +63,12 @@ def positional_payload(max_len=64, d_models=(8, 16, 32, 64), learned=None, learn
     >>> [m["name"] for m in methods], [b["d_model"] for b in methods[0]["blocks"]], len(data)
     (['sinusoidal', 'rope', 'alibi'], [2, 4], 160)
     """
-    check_int("max_len", max_len, 2, 512)
-    check_int("alibi_heads", alibi_heads, 1, 64)
+    checks.check_int("max_len", max_len, 2, 512)
+    checks.check_int("alibi_heads", alibi_heads, 1, 64)
     if isinstance(d_models, int) or not d_models:
         raise ValueError(f"d_models: expected a non-empty list of even sizes, got {d_models!r}")
     for d in d_models:
-        check_int("d_models[i]", d, 2, 1024)
+        checks.check_int("d_models[i]", d, 2, 1024)
         if d % 2:
             raise ValueError(f"d_models: every size must be even (sine/cosine pairs), got {d}")
     chunks, offset = [], 0
@@ -136,7 +137,7 @@ class PositionalExplorer(QKVWidget):
             d_model = 64 if 64 in sizes else sizes[-1]
         if d_model not in sizes:
             raise ValueError(f"d_model: expected one of {sizes} for {method}, got {d_model!r}")
-        position = min(8, max_len - 1) if position is None else check_int("position", position, 0, max_len - 1)
+        position = min(8, max_len - 1) if position is None else checks.check_int("position", position, 0, max_len - 1)
         super().__init__(methods=methods, data=data, method=method, d_model=d_model, position=position,
                          max_len=max_len, **kwargs)
 
@@ -148,8 +149,8 @@ class PositionalExplorer(QKVWidget):
             raise ValueError(f"method: expected one of {[m['name'] for m in self.methods]}, got {method!r}")
         d_model = self.d_model if d_model is None else d_model
         blk = next((b for b in entry["blocks"] if b.get("d_model") in (None, d_model)), entry["blocks"][-1])
-        ints = np.frombuffer(self.data, dtype="<i2", count=blk["rows"] * blk["columns"], offset=2 * blk["offset"])
-        return (ints / blk["scale"]).reshape(blk["rows"], blk["columns"])
+        values = from_int16_bytes(self.data, blk["scale"], count=blk["rows"] * blk["columns"], offset=blk["offset"])
+        return values.reshape(blk["rows"], blk["columns"])
 
     @traitlets.validate("position")
     def _valid_position(self, proposal):

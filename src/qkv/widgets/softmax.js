@@ -13,7 +13,7 @@ export function fmt(x) {
   return Math.abs(x) >= 1e-3 ? x.toPrecision(4) : x.toExponential(3);
 }
 
-// The same computation as qkv.softmax.saturation, in float64.
+// The same computation as qkv.saturation.saturation, in float64.
 export function saturation(q, k, dim, d, n, scaled) {
   const logits = new Float64Array(n);
   for (let j = 0; j < n; j++) {

@@ -1,16 +1,17 @@
 """Widget 1: softmax saturation. Pick d_k, scaling and the number of keys; watch the softmax saturate.
 
-The random ``q`` and keys come from :func:`qkv.softmax.sample_query_keys` and go to the browser once;
+The random ``q`` and keys come from :func:`qkv.saturation.sample_query_keys` and go to the browser once;
 the front end (``softmax.js``) computes the scores, the softmax and the readouts for every setting,
-with the formulas of :mod:`qkv.softmax`, so the page responds without a kernel.
+with the formulas of :mod:`qkv.saturation` and :mod:`qkv.softmax`, so the page responds without a kernel.
 """
 
 from __future__ import annotations
 
 import traitlets
 
-from qkv.softmax import MAX_KEYS, QUANTUM, Saturation, sample_query_keys, saturation
-from qkv.widgets._common import QKVWidget, check_bool, check_int, front_end, int16_bytes
+from qkv import checks
+from qkv.saturation import MAX_KEYS, QUANTUM, Saturation, sample_query_keys, saturation
+from qkv.widgets._common import QKVWidget, front_end, int16_bytes
 
 # Log-spaced choices from 1 to 1024 (ratios 2 and 1.5 alternate), with 64 (the paper's head size) in.
 D_K_CHOICES = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024)
@@ -25,7 +26,7 @@ class SoftmaxSaturation(QKVWidget):
             reader can pick (at most 64; each key adds 2 KB to the saved page).
 
     The readouts shown (largest probability, entropy, largest |Jacobian entry|) equal
-    ``self.stats()``, which is :func:`qkv.softmax.saturation` for the current setting.
+    ``self.stats()``, which is :func:`qkv.saturation.saturation` for the current setting.
 
     >>> w = SoftmaxSaturation(d_k=1024, scaled=False, num_keys=8)
     >>> round(w.stats().max_prob, 6)
@@ -48,14 +49,14 @@ class SoftmaxSaturation(QKVWidget):
     k = traitlets.Bytes().tag(sync=True)  # [max_keys, MAX_D_K] int16, row-major
 
     def __init__(self, d_k=64, scaled=True, num_keys=16, seed=0, max_keys=32, **kwargs):
-        max_keys = check_int("max_keys", max_keys, 1, MAX_KEYS)
-        check_int("seed", seed, -(2**63), 2**63 - 1)
+        max_keys = checks.check_int("max_keys", max_keys, 1, MAX_KEYS)
+        checks.check_int("seed", seed, -(2**63), 2**63 - 1)
         if d_k not in D_K_CHOICES or isinstance(d_k, bool):
             raise ValueError(f"d_k: expected one of {D_K_CHOICES}, got {d_k!r}")
-        check_int("num_keys", num_keys, 1, max_keys)
+        checks.check_int("num_keys", num_keys, 1, max_keys)
         q, k = sample_query_keys(seed)
         super().__init__(
-            d_k=d_k, scaled=check_bool("scaled", scaled), num_keys=num_keys, seed=seed, max_keys=max_keys,
+            d_k=d_k, scaled=checks.check_flag("scaled", scaled), num_keys=num_keys, seed=seed, max_keys=max_keys,
             q=int16_bytes(q, 1 / QUANTUM, "q"), k=int16_bytes(k[:max_keys], 1 / QUANTUM, "k"), **kwargs,
         )
 
@@ -72,5 +73,5 @@ class SoftmaxSaturation(QKVWidget):
         return proposal["value"]
 
     def stats(self) -> Saturation:
-        """:func:`qkv.softmax.saturation` for the current setting: what the readouts show."""
+        """:func:`qkv.saturation.saturation` for the current setting: what the readouts show."""
         return saturation(self.d_k, self.num_keys, self.scaled, self.seed)

@@ -1,0 +1,170 @@
+"""qkv.toy_models: shapes, what each model computes, bad input, and what it can learn (the chapters' claims)."""
+
+import math
+import re
+from functools import partial
+
+import pytest
+import torch
+
+from qkv import tasks, toy_models, train
+from qkv.attention import scaled_dot_product_attention
+from qkv.train import fit
+
+
+def raises(exc, message):
+    return pytest.raises(exc, match="^" + re.escape(message) + "$")
+
+
+@pytest.fixture
+def one_thread():
+    # Tiny tensors train several times faster on one thread than on a busy machine's many.
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+# ----------------------------------------------------------------------------------------------------
+# OneLayerAttention (chapter 2)
+
+
+@pytest.mark.parametrize("score", toy_models.OneLayerAttention.SCORES)
+def test_one_layer_attention_shapes_and_weights(score):
+    torch.manual_seed(0)
+    model = toy_models.OneLayerAttention(vocab_size=7, seq_len=6, d_model=8, d_k=4, score=score)
+    logits, weights = model(torch.randint(7, (3, 5)))  # shorter than seq_len is fine
+    assert logits.shape == (3, 5, 7)
+    assert weights.shape == (3, 5, 5)
+    torch.testing.assert_close(weights.sum(dim=-1), torch.ones(3, 5))
+
+
+def test_shared_scores_are_symmetric_and_separate_are_not():
+    torch.manual_seed(0)
+    tokens = torch.randint(10, (2, 8))
+    for score, symmetric in [("shared", True), ("dot", False)]:
+        model = toy_models.OneLayerAttention(10, 8, d_model=16, score=score)
+        x = model.token_embedding(tokens) + model.position_embedding(torch.arange(8))
+        scores = model.w_q(x) @ model.w_k(x).transpose(1, 2)
+        assert torch.allclose(scores, scores.transpose(1, 2)) == symmetric
+    shared = toy_models.OneLayerAttention(10, 8, score="shared")
+    assert shared.w_k is shared.w_q
+    assert sum(p.numel() for p in shared.parameters()) < sum(
+        p.numel() for p in toy_models.OneLayerAttention(10, 8, score="dot").parameters()
+    )
+
+
+def test_one_layer_attention_rejects_bad_arguments():
+    with raises(ValueError, "score: expected one of 'dot', 'shared', 'additive', got 'cosine'"):
+        toy_models.OneLayerAttention(10, 8, score="cosine")
+    with raises(ValueError, "d_model: expected a positive integer, got 0"):
+        toy_models.OneLayerAttention(10, 8, d_model=0)
+    model = toy_models.OneLayerAttention(10, 4)
+    with raises(ValueError, "tokens: expected a length from 1 to 4 (seq_len), got shape (2, 5)"):
+        model(torch.zeros(2, 5, dtype=torch.long))
+    with raises(TypeError, "tokens: expected an integer tensor, got torch.float32"):
+        model(torch.zeros(2, 3))
+    with raises(ValueError, "tokens: expected 2 dimensions [batch, length], got shape (3,)"):
+        model(torch.zeros(3, dtype=torch.long))
+
+
+def test_separate_matrices_learn_the_ring_and_a_shared_matrix_cannot(one_thread):
+    # The chapter's experiment, shortened: on a ring, copying the previous token needs asymmetric scores.
+    batches = partial(tasks.previous_token_batch, batch_size=64, seq_len=6, vocab_size=8)
+    test = tasks.previous_token_batch(torch.Generator().manual_seed(99), 500, 6, 8)
+    accuracy = {}
+    for score in ["dot", "shared"]:
+        torch.manual_seed(0)
+        model = toy_models.OneLayerAttention(8, 6, d_model=16, score=score)
+        fit(model, batches, train.token_cross_entropy, steps=150, lr=1e-2, seed=0, log_every=0)
+        accuracy[score] = train.token_accuracy(model, *test)
+    assert accuracy["dot"] > 0.95
+    assert accuracy["shared"] < 0.6
+
+
+# ----------------------------------------------------------------------------------------------------
+# LookupAttention (chapter 3)
+
+
+@pytest.mark.parametrize("scaled", [True, False])
+def test_lookup_attention_scores_are_scaled_only_when_asked(scaled):
+    torch.manual_seed(0)
+    model = toy_models.LookupAttention(16, 8, d_model=8, d_k=64, scaled=scaled)
+    (keys, values, query), _ = tasks.key_value_lookup_batch(torch.Generator().manual_seed(1), 5)
+    logits, weights = model((keys, values, query))
+    assert logits.shape == (5, 1, 8) and weights.shape == (5, 1, 8)
+    x = model.key_embedding(keys) + model.value_embedding(values)
+    q, k = model.w_q(model.key_embedding(query)), model.w_k(x)
+    expected = torch.softmax(q @ k.transpose(1, 2) / (math.sqrt(64) if scaled else 1.0), dim=-1)
+    assert torch.allclose(weights, expected, atol=1e-6)
+    _, reference = scaled_dot_product_attention(q, k, model.w_v(x), scale=None if scaled else 1.0)
+    assert torch.allclose(weights, reference)
+
+
+def test_scaled_lookup_learns_the_task_quickly():
+    torch.manual_seed(0)
+    model = toy_models.LookupAttention(16, 8, d_model=16, d_k=64, scaled=True)
+    fit(model, tasks.key_value_lookup_batch, train.token_cross_entropy, steps=200, lr=3e-3, log_every=0)
+    inputs, targets = tasks.key_value_lookup_batch(torch.Generator().manual_seed(9), 500)
+    assert train.token_accuracy(model, inputs, targets) > 0.95
+
+
+def test_lookup_attention_rejects_bad_inputs():
+    model = toy_models.LookupAttention(16, 8, d_model=4, d_k=8)
+    keys, values = torch.zeros(2, 3, dtype=torch.long), torch.zeros(2, 3, dtype=torch.long)
+    with raises(TypeError, "inputs: expected a tuple (keys [B, P], values [B, P], query [B, 1]), got Tensor"):
+        model(keys)
+    with raises(ValueError, "query: expected shape (2, 1) [batch, 1], got (2,)"):
+        model((keys, values, torch.zeros(2, dtype=torch.long)))
+    with raises(ValueError, "values: expected the shape of keys (2, 3), got (2, 4)"):
+        model((keys, torch.zeros(2, 4, dtype=torch.long), torch.zeros(2, 1, dtype=torch.long)))
+    with raises(ValueError, "keys: expected ids in [0, vocab_size=16), got ids from 0 to 16"):
+        model((torch.tensor([[0, 16, 2]] * 2), values, torch.zeros(2, 1, dtype=torch.long)))
+    with raises(TypeError, "scaled: expected a bool, got int 1"):
+        toy_models.LookupAttention(16, 8, scaled=1)
+
+
+# ----------------------------------------------------------------------------------------------------
+# MultiHeadReader (chapter 4)
+
+
+@pytest.mark.parametrize("num_heads", [1, 2, 4, 8])
+def test_reader_parameter_count_does_not_depend_on_the_number_of_heads(num_heads):
+    counts = {sum(p.numel() for p in toy_models.MultiHeadReader(10, 8, 32, h).parameters()) for h in (1, num_heads)}
+    assert len(counts) == 1
+    attention = toy_models.MultiHeadReader(None, 8, 32, num_heads).attention
+    assert sum(p.numel() for p in attention.parameters()) == 4 * 32 * 32 + 4 * 32
+
+
+def test_reader_shapes_for_tokens_and_for_numbers():
+    logits, weights = toy_models.MultiHeadReader(10, 8, 16, 2)(torch.randint(10, (3, 5)))
+    assert logits.shape == (3, 5, 10) and weights.shape == (3, 2, 5, 5)
+    assert torch.allclose(weights.sum(-1), torch.ones(3, 2, 5))
+    outputs, weights = toy_models.MultiHeadReader(None, 8, 16, 4)(torch.randn(3, 8))
+    assert outputs.shape == (3, 8) and weights.shape == (3, 4, 8, 8)
+
+
+def test_reader_rejects_bad_inputs():
+    tokens_model, numbers_model = toy_models.MultiHeadReader(10, 4, 8, 2), toy_models.MultiHeadReader(None, 4, 8, 2)
+    with raises(ValueError, "inputs: expected ids in [0, vocab_size=10), got ids from 0 to 10"):
+        tokens_model(torch.tensor([[0, 10]]))
+    with raises(TypeError, "inputs: expected an integer tensor, got torch.float32"):
+        tokens_model(torch.randn(1, 3))
+    with raises(TypeError, "inputs: expected a floating-point tensor, got torch.int64"):
+        numbers_model(torch.zeros(1, 3, dtype=torch.long))
+    with raises(ValueError, "inputs: sequence length 5 is longer than the positional table (max_len=4), got shape (1, 5)"):  # noqa: E501
+        numbers_model(torch.randn(1, 5))
+    with raises(ValueError, "d_model: expected a multiple of 3 (num_heads), got 8"):
+        toy_models.MultiHeadReader(None, 4, 8, 3)
+
+
+def test_two_heads_beat_one_on_first_minus_previous():
+    """The chapter's result: one head passes on one weighted average of the numbers, two heads two."""
+    errors = {}
+    for heads in (1, 2):
+        torch.manual_seed(0)
+        model = toy_models.MultiHeadReader(None, seq_len=8, d_model=32, num_heads=heads)
+        fit(model, tasks.first_minus_previous_batch, train.masked_mse, steps=400, lr=3e-3, log_every=0)
+        x, targets = tasks.first_minus_previous_batch(torch.Generator().manual_seed(9), 500)
+        errors[heads] = train.masked_mse(model, x, targets).item()
+    assert errors[2] < 0.002 and errors[1] > 5 * errors[2]
