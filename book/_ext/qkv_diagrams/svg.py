@@ -188,11 +188,15 @@ class Drawing:
             cx += cw
         width, height = cx - x, rows * cell
         col = colour(role)
+        # The cells share one group's colours (a matrix is many cells: keep each one short).
+        self.parts.append(f'<g fill="{col}" fill-opacity="0.16" stroke="{col}" stroke-width="0.8">')
         for r in range(rows):
             for c in range(cols):
-                op = 0.8 if (r, c) in strong else 0.16
-                self.parts.append(f'<rect x="{_fmt(xs[c])}" y="{_fmt(y + r * cell)}" width="{_fmt(cw)}" height="{cell}" '
-                                  f'fill="{col}" fill-opacity="{op}" stroke="{col}" stroke-width="0.8"/>')
+                op = ' fill-opacity="0.8"' if (r, c) in strong else ""
+                self.parts.append(f'<rect x="{_fmt(xs[c])}" y="{_fmt(y + r * cell)}" width="{_fmt(cw)}" height="{cell}"{op}/>')
+        self.parts.append("</g>")
+        for r in range(rows):
+            for c in range(cols):
                 if values is not None:
                     self.text(xs[c] + cw / 2, y + r * cell + cell * 0.68, f"{values[r][c]:.2f}".replace("-", "\u2212"),
                               size=cell * 0.6)
