@@ -74,7 +74,7 @@ def test_diagrams_fit_the_column_and_their_text_contrasts(page, page_log, book_u
     column = page.locator("article.bd-article").bounding_box() or page.locator("main").bounding_box()
     SHOTS.mkdir(parents=True, exist_ok=True)
     # The sticky header and the back-to-top button would cover an element's screenshot.
-    page.add_style_tag(content=".bd-header, .skip-link, #pst-back-to-top { visibility: hidden !important; }")
+    page.add_style_tag(content=".bd-header, .bd-header-article, .header-article, .skip-link, #pst-back-to-top { visibility: hidden !important; }")
     for i in range(figures.count()):
         fig = figures.nth(i)
         fig.scroll_into_view_if_needed()
