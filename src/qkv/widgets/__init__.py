@@ -9,6 +9,7 @@ AttentionMap        heatmap and BertViz-like lines of attention weights [layers,
 PositionalExplorer  sinusoidal, RoPE, ALiBi (and learned) positions: table, vector, similarity
 MaskPlayground      padding and causal masks, fill values and dtypes, and where they break
 NormStatistics      which elements share statistics under LayerNorm and under BatchNorm
+AttentionStepThrough  attention on a tiny sentence, step by step: project, score, scale, softmax, mix
 
 Needs the ``widgets`` extra: ``pip install "qkv[widgets]"`` (anywidget and ipywidgets).
 """
@@ -18,5 +19,6 @@ from qkv.widgets.masks import MaskPlayground
 from qkv.widgets.norms import NormStatistics
 from qkv.widgets.positional import PositionalExplorer
 from qkv.widgets.softmax import D_K_CHOICES, SoftmaxSaturation
+from qkv.widgets.stepthrough import AttentionStepThrough
 
-__all__ = ["D_K_CHOICES", "AttentionMap", "MaskPlayground", "NormStatistics", "PositionalExplorer", "SoftmaxSaturation"]
+__all__ = ["D_K_CHOICES", "AttentionMap", "AttentionStepThrough", "MaskPlayground", "NormStatistics", "PositionalExplorer", "SoftmaxSaturation"]

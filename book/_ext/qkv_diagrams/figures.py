@@ -1,0 +1,493 @@
+"""The book's diagrams: one function per diagram, each returning a :class:`~qkv_diagrams.svg.Drawing`.
+
+``DIAGRAMS`` maps a diagram's name (what ``{diagram} name`` takes) to its function. The architecture
+map links its blocks to the chapters that explain them through ``LINKS``, the one table of where each
+block is explained: a block whose chapter is not written yet maps to ``None`` and is drawn unlinked.
+"""
+
+from __future__ import annotations
+
+import math
+
+from .svg import ROLES, Drawing
+
+# Where each block of the architecture map is explained: block -> Sphinx document name, or None while
+# that chapter does not exist. The {diagram} directive checks that every document named here exists.
+LINKS = {
+    "embedding": "book/01_word_vectors",
+    "attention": "book/02_self_attention",
+    "scaling": "book/03_scaling",
+    "multi-head": "book/04_multi_head",
+    "positional-encoding": None,  # chapter 5
+    "add-norm": None,  # chapter 6 (norms)
+    "residual": None,  # chapter 6
+    "masked-attention": None,  # chapter 7 (masking)
+    "cross-attention": None,  # chapter 9 (the whole Transformer)
+    "feed-forward": None,  # chapter 9
+    "output": None,  # chapter 9
+}
+
+# What `:highlight:` accepts, and which blocks each name lights up ("multi-head": all three attention
+# blocks are multi-head attention).
+HIGHLIGHTS = {key: {key} for key in LINKS}
+HIGHLIGHTS["multi-head"] = {"multi-head", "masked-attention", "cross-attention"}
+
+# The step-through's sentence (qkv.widgets.stepthrough.EXAMPLE holds the same numbers; a unit test
+# checks that they agree and that the numbers drawn here equal qkv's).
+EXAMPLE = {
+    "tokens": ["the", "cat", "sat", "down"],
+    "X": [[1.0, 0.0, 1.0, 0.0], [0.0, 2.0, 0.0, 1.0], [1.0, 1.0, 0.0, 1.0], [0.0, 0.0, 2.0, 1.0]],
+    "W_Q": [[1.0, 0.0], [0.0, 1.0], [1.0, 0.0], [0.0, 1.0]],
+    "W_K": [[0.0, 1.0], [1.0, 0.0], [1.0, 0.0], [0.0, 1.0]],
+    "W_V": [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0], [1.0, 0.0, 1.0]],
+}
+
+
+def _matmul(a, b):
+    return [[sum(x * y for x, y in zip(row, col)) for col in zip(*b)] for row in a]
+
+
+def example_numbers(ex=EXAMPLE):
+    """Q, K, V, the scores, scaled scores, weights and output of ``ex``, in plain Python."""
+    Q, K, V = (_matmul(ex["X"], ex[w]) for w in ("W_Q", "W_K", "W_V"))
+    S = _matmul(Q, [list(c) for c in zip(*K)])
+    d_k = len(Q[0])
+    scaled = [[s / math.sqrt(d_k) for s in row] for row in S]
+    weights = []
+    for row in scaled:
+        top = max(row)
+        e = [math.exp(s - top) for s in row]
+        weights.append([v / sum(e) for v in e])
+    return {"Q": Q, "K": K, "V": V, "scores": S, "scaled": scaled, "weights": weights, "output": _matmul(weights, V)}
+
+
+def _num(x):
+    return (f"{x:.2f}".rstrip("0").rstrip(".") if x != int(x) else str(int(x))).replace("-", "\u2212")
+
+
+def _vec(v):
+    return "(" + ", ".join(_num(x) for x in v) + ")"
+
+
+# ------------------------------------------------------------------------------------------ chapter 1
+
+
+def embedding_lookup():
+    vocab = ["apple", "orange", "banana", "phone", "computer", "king"]
+    d = Drawing("Looking up a word in an embedding table",
+                "The token apple has id 0. Its one-hot vector, with a 1 in place 0, times the embedding table E "
+                "(one row per word of a six-word vocabulary, four columns) picks out row 0 of E: apple's vector.")
+    c = 15
+    top = 40
+    d.box(0, top - 6, 62, 26, "apple", "query", rx=13)
+    d.text(31, top + 44, "token", muted=True, size=11.5)
+    d.arrow(64, top + 7, 92, top + 7)
+    d.box(94, top - 6, 50, 26, "id 0", None)
+    d.text(119, top + 44, "its number", muted=True, size=11.5)
+    d.arrow(146, top + 7, 172, top + 7)
+    # The one-hot row vector, its 1 drawn solid.
+    d.matrix(176, top, 1, 6, "query", cell=c, name="one-hot e_0", shape="[1, V]", strong={(0, 0)})
+    d.text(176 + c / 2, top - 5, "1", size=11)
+    for j in range(1, 6):
+        d.text(176 + c * j + c / 2, top - 5, "0", size=11, muted=True)
+    d.text(284, top + 11, "\u00d7", size=18)
+    # The table, one labelled row per word; row 0 solid.
+    tx = 366
+    for i, w in enumerate(vocab):
+        d.text(tx - 6, top + i * c + c * 0.72, w, anchor="end", size=11.5, muted=i != 0, weight="600" if i == 0 else None)
+    d.matrix(tx, top, 6, 4, "neutral", cell=c, name="E", shape="[V, d]", strong={(0, j) for j in range(4)})
+    d.arrow(tx + 4 * c + 4, top + c / 2, tx + 4 * c + 36, top + c / 2)
+    d.matrix(tx + 4 * c + 40, top, 1, 4, "query", cell=c, name="E_{0,:}", shape="[d]: apple's vector",
+             strong={(0, j) for j in range(4)})
+    d.text(tx - 60, top + 6 * c + 52, "e_0^\u22a4 E = E_{0,:}: the one-hot product picks row 0, so a look-up is a matrix product",
+           size=12, muted=True)
+    return d
+
+
+def _mix(word, context, vectors):
+    a, b = vectors[word], vectors[context]
+    cos = lambda u, v: sum(x * y for x, y in zip(u, v)) / math.hypot(*u) / math.hypot(*v)
+    ea, eb = math.exp(cos(a, a)), math.exp(cos(a, b))
+    return [(ea * x + eb * y) / (ea + eb) for x, y in zip(a, b)]
+
+
+def apple_2d():
+    v = {"apple": (2.0, 2.0), "orange": (0.0, 3.0), "phone": (4.0, 0.0)}
+    fruit, phone = _mix("apple", "orange", v), _mix("apple", "phone", v)
+    d = Drawing("Apple, orange and phone as vectors in two dimensions",
+                f"apple = (2, 2), orange = (0, 3), phone = (4, 0). Mixed with orange by a softmax over cosine "
+                f"similarities, apple moves to {_vec(fruit)}, towards orange; mixed with phone, to {_vec(phone)}, "
+                f"towards phone.", size=12.5)
+    ox, oy, s = 50, 320, 62
+    P = lambda x, y: (ox + x * s, oy - y * s)
+    for k in range(1, 5):
+        d.raw(f'<line x1="{ox + k * s}" y1="{oy}" x2="{ox + k * s}" y2="{oy - 3.6 * s:.0f}" stroke="{ROLES["neutral"]}" stroke-opacity=".35"/>')
+        d.text(ox + k * s, oy + 17, str(k), muted=True, size=11.5)
+    for k in range(1, 4):
+        d.raw(f'<line x1="{ox}" y1="{oy - k * s}" x2="{ox + 4.6 * s:.0f}" y2="{oy - k * s}" stroke="{ROLES["neutral"]}" stroke-opacity=".35"/>')
+        d.text(ox - 8, oy - k * s + 4, str(k), muted=True, size=11.5, anchor="end")
+    d.text(ox - 8, oy + 17, "0", muted=True, size=11.5, anchor="end")
+    d.arrow(ox, oy, ox + 4.7 * s, oy, width=1.2)
+    d.arrow(ox, oy, ox, oy - 3.7 * s, width=1.2)
+    # Dotted: how far each mix moved apple.
+    for m in (fruit, phone):
+        (x0, y0), (x1, y1) = P(*v["apple"]), P(*m)
+        d.raw(f'<line x1="{x0}" y1="{y0}" x2="{x1:.1f}" y2="{y1:.1f}" stroke="{ROLES["query"]}" stroke-dasharray="2 3"/>')
+    for name, role in (("orange", "key"), ("phone", "value"), ("apple", "query")):
+        d.line([P(0, 0), P(*v[name])], role=role, width=3, head=11)
+    for m in (fruit, phone):
+        d.line([P(0, 0), P(*m)], role="query", width=2, dash="6 4", head=10)
+    d.text(*(a + b for a, b in zip(P(*v["apple"]), (8, 4))), "apple (2, 2)", anchor="start", weight="600")
+    d.text(*(a + b for a, b in zip(P(*v["orange"]), (9, 4))), "orange (0, 3)", anchor="start", weight="600")
+    d.text(*(a + b for a, b in zip(P(*v["phone"]), (0, -12))), "phone (4, 0)", anchor="middle", weight="600")
+    d.text(*(a + b for a, b in zip(P(*fruit), (8, -6))), f"apple\u2032 with orange {_vec(fruit)}", anchor="start")
+    d.text(*(a + b for a, b in zip(P(*phone), (9, 2))), f"apple\u2032 with phone {_vec(phone)}", anchor="start")
+    d.text(ox - 20, oy + 44, "solid: the static vectors; dashed: apple mixed with its context,", anchor="start", muted=True, size=11.5)
+    d.text(ox - 20, oy + 60, "weights = softmax of the cosine similarities", anchor="start", muted=True, size=11.5)
+    return d
+
+
+# ------------------------------------------------------------------------------------------ chapter 2
+
+
+def attention_flow():
+    d = Drawing("Self-attention as data flow, with shapes",
+                "X, n rows of d_model numbers, is multiplied by W_Q, W_K and W_V into Q and K, n by d_k, and V, "
+                "n by d_v. Q times K transposed gives the n by n scores, divided by the square root of d_k; a "
+                "softmax along each row gives the weights, n by n, rows summing to 1; the weights times V give the "
+                "output, n by d_v: one row per token.")
+    c = 11
+    d.matrix(207, 10, 4, 6, "neutral", cell=c, name="X", shape="[n, d_{model}]: one row per token")
+    y2 = 150
+    for cx, role, name, w, shape in ((90, "query", "Q", "W_Q", "[n, d_k]"), (240, "key", "K", "W_K", "[n, d_k]"),
+                                     (390, "value", "V", "W_V", "[n, d_v]")):
+        d.line([(240, 96), (cx, y2 - 8)], role=role, width=1.8)
+        d.matrix(cx - 1.5 * c, y2, 4, 3, role, cell=c, name=f"{name} = X {w}", shape=shape)
+    d.text(118, 118, "\u00d7 W_Q", anchor="end", size=12)
+    d.text(246, 124, "\u00d7 W_K", anchor="start", size=12)
+    d.text(362, 118, "\u00d7 W_V", anchor="start", size=12)
+    y3 = 285
+    d.line([(90, y2 + 80), (152, y3 - 8)], role="query", width=1.8)
+    d.line([(240, y2 + 80), (178, y3 - 8)], role="key", width=1.8)
+    d.text(218, y3 - 24, "K^\u22a4", anchor="start", size=12)
+    d.matrix(165 - 2 * c, y3, 4, 4, "neutral", cell=c, name="scores QK^\u22a4", shape="[n, n]: query i \u00b7 key j")
+    y4 = y3 + 130
+    d.arrow(165, y3 + 80, 165, y4 - 8, width=1.8)
+    d.text(177, y3 + 108, "\u00f7 \u221ad_k", anchor="start", size=12.5, weight="600")
+    d.matrix(165 - 2 * c, y4, 4, 4, "neutral", cell=c, name="scaled scores", shape="[n, n]")
+    y5 = y4 + 130
+    d.arrow(165, y4 + 80, 165, y5 - 8, width=1.8)
+    d.text(177, y4 + 108, "softmax along each row", anchor="start", size=12.5, weight="600")
+    d.matrix(165 - 2 * c, y5, 4, 4, "highlight", cell=c, name="weights A", shape="[n, n]: each row sums to 1")
+    y6 = y5 + 130
+    d.line([(165, y5 + 80), (165, y6 + 22), (232, y6 + 22)], role="highlight", width=1.8)
+    d.line([(390, y2 + 80), (390, y6 + 22), (308, y6 + 22)], role="value", width=1.8)
+    d.text(396, y6 - 10, "V", anchor="start", size=12)
+    d.matrix(270 - 1.5 * c, y6, 4, 3, "output", cell=c, name="output = A V", shape="[n, d_v]: each row a weighted average of V's rows")
+    return d
+
+
+def one_token():
+    ex, nums = EXAMPLE, example_numbers()
+    i, toks = 1, EXAMPLE["tokens"]
+    q, d_k = nums["Q"][i], len(nums["Q"][0])
+    d = Drawing(f"One token's view: the query of \u201c{toks[i]}\u201d against every key",
+                f"The query of {toks[i]}, q = {_vec(q)}, is compared with the key of every token by a dot product, "
+                f"divided by the square root of {d_k}; a softmax turns the scores into weights "
+                + ", ".join(f"{t} {w:.2f}" for t, w in zip(toks, nums["weights"][i]))
+                + f"; the output of {toks[i]} is the weighted average of the values, {_vec(nums['output'][i])}.",
+                size=12.5)
+    d.box(0, 0, 230, 30, f"query of \u201c{toks[i]}\u201d: q = {_vec(q)}", "query")
+    cols = [(40, "token"), (112, "key k_j"), (186, "q \u00b7 k_j"), (252, "\u00f7 \u221a2"), (350, "weight"), (470, "value v_j")]
+    y0 = 62
+    for x, h in cols:
+        d.text(x, y0, h, weight="600", size=12)
+    rh = 30
+    for j, t in enumerate(toks):
+        y = y0 + 14 + j * rh
+        cy = y + rh / 2 + 4
+        d.text(40, cy, t, weight="600" if j == i else None)
+        d.rect(82, y + 4, 60, rh - 8, "key", rx=4)
+        d.text(112, cy, _vec(nums["K"][j]), size=12)
+        d.text(186, cy, _num(nums["scores"][i][j]), size=12)
+        d.text(252, cy, f"{nums['scaled'][i][j]:.2f}", size=12)
+        w = nums["weights"][i][j]
+        d.rect(300, y + 6, 100, rh - 12, None, stroke=ROLES["neutral"], width=0.8, rx=2)
+        d.raw(f'<rect x="300" y="{y + 6}" width="{100 * w:.1f}" height="{rh - 12}" rx="2" fill="{ROLES["query"]}"/>')
+        d.text(406, cy, f"{w:.2f}", size=12, anchor="start", weight="600")
+        d.rect(440, y + 4, 62, rh - 8, "value", rx=4)
+        d.text(471, cy, _vec(nums["V"][j]), size=12)
+    y = y0 + 14 + len(toks) * rh + 14
+    d.box(180, y, 322, 30, f"output of \u201c{toks[i]}\u201d = \u03a3_j weight_j v_j = {_vec(nums['output'][i])}", "output")
+    d.line([(471, y0 + 14 + len(toks) * rh), (471, y - 2)], role="value", width=1.5)
+    return d
+
+
+# ------------------------------------------------------------------------------------------ chapter 3
+
+
+def scaling_chain():
+    d = Drawing("Why divide by the square root of d_k: the chain from d_k to a vanishing gradient",
+                "As d_k grows, the dot product of a query and a key with d_k independent unit-variance "
+                "components has variance d_k; the scores spread like the square root of d_k; the softmax "
+                "saturates, one weight near 1 and the rest near 0; its Jacobian diag(p) - p p^T goes to 0, so "
+                "the gradient reaching the scores vanishes. Dividing the scores by the square root of d_k brings "
+                "their variance back to 1 and cuts the chain.", size=12.5)
+    W, H, gap = 360, 66, 34
+    steps = [
+        ("d_k grows", "q, k: d_k independent components,", "each mean 0, variance 1"),
+        ("Var(q \u00b7 k) = d_k", "the scores spread like \u221ad_k", "(a sum of d_k unit-variance terms)"),
+        ("the softmax saturates", "one weight near 1, the others near 0", ""),
+        ("the gradient vanishes", "J = diag(p) \u2212 pp^\u22a4 \u2192 0:", "the scores stop learning"),
+    ]
+    for k, (head, l1, l2) in enumerate(steps):
+        y = k * (H + gap)
+        d.rect(0, y, W, H, "neutral" if k < 3 else "highlight", tint=0.12)
+        d.text(78, y + 22, head, anchor="start", weight="700", size=13.5)
+        d.text(78, y + 40, l1, anchor="start", size=12)
+        if l2:
+            d.text(78, y + 56, l2, anchor="start", size=12, muted=True)
+        gx, gy = 12, y + 10  # a 52 x 46 glyph
+        if k == 0:
+            for j, n in enumerate((2, 4, 7)):
+                for m in range(n):
+                    d.raw(f'<rect x="{gx + m * 7}" y="{gy + j * 16}" width="6" height="10" fill="{ROLES["query"]}" fill-opacity=".7"/>')
+        elif k == 1:
+            for sd, role in ((5, "query"), (14, "key")):
+                pts = " ".join(f"{gx + 26 + t:.1f},{gy + 44 - 38 * math.exp(-t * t / (2 * sd * sd)) * (5 / sd) ** 0.5:.1f}" for t in range(-26, 27, 2))
+                d.raw(f'<polyline points="{pts}" fill="none" stroke="{ROLES[role]}" stroke-width="2"/>')
+            d.raw(f'<line x1="{gx}" y1="{gy + 45}" x2="{gx + 52}" y2="{gy + 45}" stroke="currentColor"/>')
+        elif k == 2:
+            for j, p in enumerate((0.04, 0.9, 0.02, 0.04)):
+                d.raw(f'<rect x="{gx + 4 + j * 12}" y="{gy + 45 - 42 * p:.1f}" width="9" height="{42 * p:.1f}" fill="{ROLES["highlight"]}"/>')
+            d.raw(f'<line x1="{gx}" y1="{gy + 45}" x2="{gx + 52}" y2="{gy + 45}" stroke="currentColor"/>')
+        else:
+            for j, op in enumerate((0.9, 0.55, 0.25)):
+                d.raw(f'<line x1="{gx + 4 + j * 16}" y1="{gy + 6}" x2="{gx + 4 + j * 16}" y2="{gy + 40 - j * 12}" stroke="{ROLES["highlight"]}" '
+                      f'stroke-width="3" stroke-opacity="{op}"/>')
+        if k < 3:
+            d.arrow(W / 2, y + H + 2, W / 2, y + H + gap - 3, width=2)
+    # The fix: divide by sqrt(d_k), which cuts the chain between the variance and the saturation.
+    fy = 1 * (H + gap) + H + gap / 2
+    d.box(W + 40, fy - 46, 150, 92, "", "value")
+    d.text(W + 115, fy - 22, "\u00f7 \u221ad_k", weight="700", size=15)
+    d.text(W + 115, fy - 2, "brings the variance", size=12)
+    d.text(W + 115, fy + 14, "back to 1:", size=12)
+    d.text(W + 115, fy + 30, "the chain is cut", size=12, weight="600")
+    d.arrow(W + 38, fy, W / 2 + 16, fy, role="value", width=2)
+    d.raw(f'<path d="M{W / 2 - 9} {fy - 9} l18 18 M{W / 2 + 9} {fy - 9} l-18 18" stroke="{ROLES["value"]}" stroke-width="3"/>')
+    return d
+
+
+# ------------------------------------------------------------------------------------------ chapter 4
+
+
+def multi_head():
+    d = Drawing("Multi-head attention: split into heads, attend per head, concatenate, mix with W_O",
+                "X, n by d_model, is projected into Q, K and V, each n by d_model. Each is split along its columns "
+                "into h blocks of d_k = d_model / h columns, one per head. Head i computes attention on its own "
+                "blocks, giving n by d_k. The heads' outputs are concatenated back into n by d_model and multiplied "
+                "by W_O into the output, n by d_model.")
+    c, h = 11, 3
+    blocks = [(2 * i, 2 * i + 2, str(i + 1)) for i in range(h)]
+    d.matrix(207, 10, 4, 6, "neutral", cell=c, name="X", shape="[n, d_{model}]")
+    y2 = 150
+    xs = (90, 245, 400)
+    for cx, role, name, w in zip(xs, ("query", "key", "value"), "QKV", ("W^Q", "W^K", "W^V")):
+        d.line([(240, 96), (cx, y2 - 20)], role=role, width=1.8)
+        d.matrix(cx - 37, y2, 4, 6, role, cell=c, name=f"{name} = X {w}", shape="[n, d_{model}] = h \u00d7 [n, d_k]", blocks=blocks)
+    d.text(245, y2 + 100, "split: head i takes column block i of Q, K and V", size=12.5, weight="600")
+    y3 = y2 + 124
+    d.arrow(245, y2 + 106, 245, y3 - 4, width=1.8)
+    for i, cx in enumerate(xs):
+        d.box(cx - 72, y3, 144, 44, f"head {i + 1}", "neutral", sub=f"softmax(Q_{i + 1}K_{i + 1}^\u22a4/\u221ad_k) V_{i + 1}")
+        d.text(cx, y3 + 60, "[n, d_k]", muted=True, size=11.5)
+    y4 = y3 + 110
+    gx = 245 - 37
+    centres = [gx + 11, gx + 37, gx + 63]
+    for cx, bx in zip(xs, centres):
+        d.line([(cx, y3 + 66), (bx, y4 - 18)], width=1.5)
+    d.matrix(gx, y4, 4, 6, "output", cell=c, name="concat(head_1, \u2026, head_h)", shape="[n, h \u00b7 d_k] = [n, d_{model}]", blocks=blocks)
+    y5 = y4 + 130
+    d.arrow(245, y4 + 82, 245, y5 - 6, width=1.8)
+    d.text(255, y4 + 108, "\u00d7 W^O  [d_{model}, d_{model}]", anchor="start", size=12.5, weight="600")
+    d.matrix(gx, y5, 4, 6, "output", cell=c, name="output", shape="[n, d_{model}]", strong={(r, k) for r in range(4) for k in range(6)})
+    return d
+
+
+# ------------------------------------------------------------------------------------- the whole map
+
+
+def architecture(highlight=(), links=None):
+    """The encoder-decoder Transformer (the paper's Figure 1, redrawn), its blocks linked to chapters.
+
+    ``highlight``: names from ``HIGHLIGHTS``. ``links``: {block: (href, accessible label)} for the
+    blocks to link (the directive fills it from ``LINKS``); ``None`` links by plain document name.
+    """
+    lit = set().union(*(HIGHLIGHTS[h] for h in highlight)) if highlight else set()
+    if links is None:
+        links = {k: (doc.split("/")[-1] + ".html", doc) for k, doc in LINKS.items() if doc}
+    d = Drawing("The Transformer, the map of this book",
+                "The encoder-decoder Transformer of Attention Is All You Need, redrawn. Encoder, N layers: input "
+                "embedding plus positional encoding, then multi-head self-attention and a feed-forward network, "
+                "each followed by Add & Norm around a residual path. Decoder, N layers: output embedding plus "
+                "positional encoding, masked multi-head self-attention, multi-head cross-attention over the "
+                "encoder's output (keys and values from the encoder, queries from the decoder), a feed-forward "
+                "network, each with Add & Norm; then a linear layer and a softmax give the output probabilities. "
+                "Blocks link to the chapters that explain them."
+                + (f" Highlighted: {', '.join(sorted(highlight))}." if highlight else ""), size=12.5)
+    W, G = 186, 24  # column width, vertical gap between blocks
+
+    def tag(key):  # "ch 2": which chapter a linked block is in
+        doc = LINKS.get(key)
+        num = doc.split("/")[-1].split("_")[0].lstrip("0") if doc else ""
+        return f"ch {num}" if num.isdigit() else ""
+
+    def block(x, y, w, h, label, key, role=None):
+        href, name = links.get(key, (None, None))
+        with d.group(href=href, label=f"{label}: {name}" if href else None, class_="qkv-block", data_block=key):
+            d.box(x, y, w, h, label, role, highlight=key in lit)
+            if href and tag(key):
+                d.text(x + w - 5, y + 11, tag(key), size=9.5, anchor="end", muted=True)
+
+    def attention(x, y, key, title):
+        h = 56
+        href, name = links.get(key, (None, None))
+        with d.group(href=href, label=f"{title}: {name}" if href else None, class_="qkv-block", data_block=key):
+            if key in lit:
+                d.rect(x, y, W, h, "highlight", tint=0.22, width=3)
+            else:
+                d.rect(x, y, W, h, "query", tint=0.12)
+            d.text(x + W / 2, y + 22, title, weight="600", size=12.5)
+            if href and tag(key):
+                d.text(x + W - 5, y + 10, tag(key), size=9.5, anchor="end", muted=True)
+        for px, pw, label, k in ((x + W / 2 - 69, 80, "attention", "attention"), (x + W / 2 + 17, 52, "\u00f7 \u221ad_k", "scaling")):
+            href, name = links.get(k, (None, None))
+            with d.group(href=href, label=f"{'scaled dot-product attention' if k == 'attention' else 'dividing by the square root of d_k'}: {name}" if href else None,
+                         class_="qkv-block", data_block=k):
+                if k in lit:
+                    d.rect(px, y + 29, pw, 20, "highlight", tint=0.25, width=2.5, rx=10)
+                else:
+                    d.rect(px, y + 29, pw, 20, "query", tint=0.22, width=1, rx=10)
+                d.text(px + pw / 2, y + 43, label, size=11.5)
+        return h
+
+    def qkv_bar(x, y_box_bottom, xs):
+        """Three arrows up into an attention block from a bar just below it."""
+        yb = y_box_bottom + 11
+        d.raw(f'<line x1="{xs[0]}" y1="{yb}" x2="{xs[-1]}" y2="{yb}" stroke="currentColor" stroke-width="1.5"/>')
+        for ax in xs:
+            d.arrow(ax, yb, ax, y_box_bottom + 1, width=1.5, head=6)
+        return yb
+
+    def residual(side_x, y_from, x_stream, y_into, box_x):
+        """A residual path: from the stream at y_from, round the sublayer, into the Add & Norm at y_into."""
+        key = "residual"
+        role = "highlight" if key in lit else None
+        d.line([(x_stream, y_from), (side_x, y_from), (side_x, y_into), (box_x, y_into)], role=role, width=2.5 if role else 1.5, head=6)
+
+    def stack(x, bottom, parts, side):
+        """Blocks from the bottom up; returns the y of the top. side: where the residual paths run."""
+        y = bottom
+        cx = x + W / 2
+        edge_x, side_x = (x, x - 14) if side == "left" else (x + W, x + W + 14)
+        stream_in = None  # y where the current sublayer's input can branch off
+        for kind, *rest in parts:
+            if kind == "attn":
+                key, title, cross = rest
+                h = 56
+                y -= h
+                attention(x, y, key, title)
+                if cross:
+                    yb = qkv_bar(x, y + h, [cx + 45])
+                    d.raw(f'<line x1="{x - 16}" y1="{y + h + 11}" x2="{cx}" y2="{y + h + 11}" stroke="currentColor" stroke-width="1.5"/>')
+                    for ax in (cx - 45, cx):
+                        d.arrow(ax, y + h + 11, ax, y + h + 1, width=1.5, head=6)
+                    d.raw(f'<line x1="{cx + 45}" y1="{y + h + 11}" x2="{cx + 45}" y2="{y + h + G}" stroke="currentColor" stroke-width="1.5"/>')
+                    stream_in = (y + h + 17, cx + 45)
+                else:
+                    yb = qkv_bar(x, y + h, [cx - 45, cx, cx + 45])
+                    d.raw(f'<line x1="{cx}" y1="{yb}" x2="{cx}" y2="{y + h + G}" stroke="currentColor" stroke-width="1.5"/>')
+                    stream_in = (y + h + 17, cx)
+                attn_y = y
+            elif kind == "ff":
+                y -= 34
+                block(x, y, W, 34, "Feed forward", "feed-forward", "output")
+                d.arrow(cx, y + 34 + G, cx, y + 34 + 1, width=1.5)
+                stream_in = (y + 34 + 13, cx)
+            elif kind == "norm":
+                y -= 26
+                block(x, y, W, 26, "Add & Norm", "add-norm", "neutral")
+                d.arrow(cx, y + 26 + G, cx, y + 26 + 1, width=1.5)
+                sy, sx = stream_in
+                residual(side_x, sy, sx, y + 13, edge_x)
+            y -= G
+        return y + G
+
+    enc_x, dec_x = 60, 330
+    bottom = 620
+    # Embeddings and positional encodings, then the two stacks.
+    for x, label, words, pe_side in ((enc_x, "Input embedding", "inputs", "left"), (dec_x, "Output embedding", "outputs (shifted right)", "right")):
+        cx = x + W / 2
+        d.text(cx, bottom + 66, words, muted=True)
+        d.arrow(cx, bottom + 54, cx, bottom + 35, width=1.5)
+        block(x, bottom, W, 34, label, "embedding", "neutral")
+        d.arrow(cx, bottom, cx, bottom - 21, width=1.5)
+        lit_pe = "positional-encoding" in lit
+        with d.group(class_="qkv-block", data_block="positional-encoding"):
+            d.circle(cx, bottom - 30, 9, "highlight" if lit_pe else "position", width=3 if lit_pe else 1.5, tint=0.3)
+            d.raw(f'<path d="M{cx - 5} {bottom - 30}h10M{cx} {bottom - 35}v10" stroke="currentColor" stroke-width="1.5"/>')
+            gx = cx - 60 if pe_side == "left" else cx + 20
+            pts = " ".join(f"{gx + t:.1f},{bottom - 30 - 7 * math.sin(t / 40 * 2 * math.pi):.1f}" for t in range(0, 41, 2))
+            d.raw(f'<polyline points="{pts}" fill="none" stroke="{ROLES["position"]}" stroke-width="2"/>')
+            if pe_side == "left":
+                d.arrow(gx + 42, bottom - 30, cx - 10, bottom - 30, width=1.2, head=5)
+                d.text(gx - 6, bottom - 33, "positional", anchor="end", size=11.5)
+                d.text(gx - 6, bottom - 19, "encoding", anchor="end", size=11.5)
+            else:
+                d.arrow(gx - 2, bottom - 30, cx + 10, bottom - 30, width=1.2, head=5)
+                d.text(gx + 46, bottom - 33, "positional", anchor="start", size=11.5)
+                d.text(gx + 46, bottom - 19, "encoding", anchor="start", size=11.5)
+    start = bottom - 39 - G + 8
+    enc_parts = [("attn", "multi-head", "Multi-head attention", False), ("norm",), ("ff",), ("norm",)]
+    dec_parts = [("attn", "masked-attention", "Masked multi-head attn.", False), ("norm",),
+                 ("attn", "cross-attention", "Cross-attention", True), ("norm",), ("ff",), ("norm",)]
+    enc_top = stack(enc_x, start, enc_parts, "left")
+    dec_top = stack(dec_x, start, dec_parts, "right")
+    for x, top, side in ((enc_x, enc_top, "left"), (dec_x, dec_top, "right")):
+        d.rect(x - 26, top - 28, W + 52, start - top + 36, None, stroke=ROLES["neutral"], dash="6 4", rx=10)
+        d.text(x + W / 2, top - 12, "encoder layer" if x == enc_x else "decoder layer", muted=True, size=11.5)
+        if side == "left":
+            d.text(x - 34, (top + start) / 2, "N\u00d7", anchor="end", weight="700", size=15)
+        else:
+            d.text(x + W + 34, (top + start) / 2, "N\u00d7", anchor="start", weight="700", size=15)
+    # The encoder's output: keys and values of every decoder layer's cross-attention.
+    ecx = enc_x + W / 2
+    cross_y = start - 56 - G - 26 - G - 56  # top of the cross-attention block
+    route_y = enc_top - 40
+    d.line([(ecx, enc_top), (ecx, route_y), (dec_x - 16, route_y), (dec_x - 16, cross_y + 56 + 11)], width=1.8, arrow=False)
+    d.text((ecx + dec_x - 16) / 2, route_y - 6, "keys and values for the decoder", size=11.5, muted=True)
+    # Above the decoder: linear, softmax, probabilities.
+    dcx = dec_x + W / 2
+    y = dec_top - 28 - 20
+    d.arrow(dcx, dec_top, dcx, y + 1, width=1.5)
+    with d.group():
+        y -= 30
+        block(dec_x, y, W, 30, "Linear", "output", "neutral")
+        d.arrow(dcx, y, dcx, y - G + 1, width=1.5)
+        y -= G + 30
+        block(dec_x, y, W, 30, "Softmax", "output", "neutral")
+    d.arrow(dcx, y, dcx, y - 20, width=1.5)
+    d.text(dcx, y - 28, "output probabilities", muted=True)
+    return d
+
+
+DIAGRAMS = {
+    "embedding-lookup": embedding_lookup,
+    "apple-2d": apple_2d,
+    "attention-flow": attention_flow,
+    "one-token": one_token,
+    "scaling-chain": scaling_chain,
+    "multi-head": multi_head,
+    "architecture": architecture,
+}
