@@ -3,7 +3,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 BUILD := $(BIN)/jupyter-book build . --warningiserror --keep-going
 
-.PHONY: setup book test bench clean
+.PHONY: setup book test bench clean lint-js
 
 setup:
 	bash scripts/setup.sh
@@ -26,6 +26,10 @@ test:
 # writes bench/results.json (shown in the appendix "Running this book") and fails on a blown budget.
 bench: setup
 	$(BIN)/python scripts/bench.py
+
+# ESLint on the widgets' front ends (src/qkv/widgets/*.js); config in web/eslint.config.mjs.
+lint-js:
+	cd web && npm run --silent lint
 
 clean:
 	rm -rf _build
