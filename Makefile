@@ -3,7 +3,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 BUILD := $(BIN)/jupyter-book build . --warningiserror --keep-going
 
-.PHONY: setup book lint test bench clean
+.PHONY: setup book lint lint-js test bench clean
 
 setup:
 	bash scripts/setup.sh
@@ -13,9 +13,11 @@ book: setup
 	$(BIN)/python scripts/cache_guard.py
 	$(BUILD)
 
-# Static checks, one line per linter (Python: ruff, configured in pyproject.toml).
+# Static checks, one line per linter: ruff for Python (pyproject.toml), ESLint for the widgets' front ends
+# (src/qkv/widgets/*.js; web/eslint.config.mjs).
 lint: setup
 	$(BIN)/ruff check src tests scripts book/_ext
+	$(MAKE) lint-js
 
 # Lint first, then unit tests and doctests, then every chapter notebook in a fresh kernel (the executed notebooks go
 # into the book's execution cache), then the build (which reuses them), then the browser tests.
@@ -31,6 +33,9 @@ test:
 # writes bench/results.json (shown in the appendix "Running this book") and fails on a blown budget.
 bench: setup
 	$(BIN)/python scripts/bench.py
+
+lint-js:
+	cd web && npm run --silent lint
 
 clean:
 	rm -rf _build

@@ -29,10 +29,40 @@ MANIFEST = [
     # (TeX extensions, the menu, accessibility and speech) so no reader action reaches a CDN.
     ("mathjax/es5", "mathjax", ["tex-chtml.js", "input/**/*", "output/chtml/**/*", "output/chtml.js", "ui/**/*", "a11y/**/*", "sre/**/*", "adaptors/**/*", "core.js", "loader.js", "startup.js"]),  # noqa: E501
 ]
+# Edits to a copied file: (destination, text, replacement, times the text must occur). The widgets HTML
+# manager validates a page's saved widget state with Ajv, built with Ajv's default options, under which
+# compiling the widget-state schema (its buffer paths allow `"type": ["string", "number"]`) logs
+# "strict mode: use allowUnionTypes to allow union type keyword ..." as a console warning on every
+# widget page, once per Ajv instance (two in the bundle). Allowing union types, as that schema needs,
+# is what `new Ajv({allowUnionTypes: true})` does; the validation itself is unchanged.
+PATCHES = [
+    ("html-manager/embed-amd.js", "e.opts.allowUnionTypes||", "true||", 2),
+]
 LICENSES = ["requirejs/LICENSE", "anywidget/LICENSE", "@jupyter-widgets/html-manager/LICENSE", "mathjax/LICENSE"]
 
 
+def patched(src: Path, dst: Path) -> bytes | None:
+    """The bytes of `src` with the PATCHES for `dst` applied, or None when none applies to it."""
+    edits = [(old, new, times) for name, old, new, times in PATCHES if dst == VENDOR / name]
+    if not edits:
+        return None
+    text = src.read_text(encoding="utf-8")
+    for old, new, times in edits:
+        if text.count(old) != times:
+            raise SystemExit(f"vendor_assets: expected {times} x {old!r} in {src}, found {text.count(old)}: "
+                             "update PATCHES for this version")
+        text = text.replace(old, new)
+    return text.encode("utf-8")
+
+
 def copy_if_changed(src: Path, dst: Path) -> bool:
+    data = patched(src, dst)
+    if data is not None:
+        if dst.exists() and dst.read_bytes() == data:
+            return False
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        dst.write_bytes(data)
+        return True
     if dst.exists() and filecmp.cmp(src, dst, shallow=False):
         return False
     dst.parent.mkdir(parents=True, exist_ok=True)

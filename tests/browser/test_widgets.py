@@ -43,8 +43,10 @@ def check_clean(widget):
     """No "NaN" anywhere in the widget: not in its text (tooltips included), not in an attribute."""
     text = widget.evaluate("e => e.textContent")
     assert "NaN" not in text and "undefined" not in text and "Infinity" not in text, text
+    # (A data: URL is base64, where "NaN" can occur by chance: it is not text the widget shows.)
     bad = widget.evaluate("""e => [...e.querySelectorAll('*')].flatMap(n => [...n.attributes]
-        .filter(a => /NaN|undefined|Infinity/.test(a.value)).map(a => n.tagName + ' ' + a.name + '=' + a.value))""")
+        .filter(a => /NaN|undefined|Infinity/.test(a.value) && !a.value.startsWith('data:'))
+        .map(a => n.tagName + ' ' + a.name + '=' + a.value))""")
     assert bad == [], bad[:5]
 
 
@@ -452,3 +454,154 @@ def test_widgets_fit_a_phone_width_page(browser, book_url, offsite_requests):
     assert page.evaluate("document.documentElement.scrollWidth") <= 376
     assert errors == [] and offsite_requests == []
     context.close()
+
+
+# ---------------------------------------------------------------------------------------------- theme, keyboard, phone
+
+CONTRAST = """(node) => {
+  // WCAG contrast of the node's text colour against the first opaque background behind it.
+  const rgba = (s) => (s.match(/[\\d.]+/g) || []).map(Number);
+  const luminance = ([r, g, b]) => {
+    const c = [r, g, b].map((v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; });
+    return 0.2126 * c[0] + 0.7152 * c[1] + 0.0722 * c[2];
+  };
+  let back = null;
+  for (let e = node; e && !back; e = e.parentElement) {
+    const c = rgba(getComputedStyle(e).backgroundColor);
+    if (c.length === 3 || (c.length === 4 && c[3] > 0.5)) back = c.slice(0, 3);
+  }
+  back = back || [255, 255, 255];
+  const [a, b] = [luminance(rgba(getComputedStyle(node).color)), luminance(back)];
+  return (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+}"""
+
+
+def open_gallery(page, book_url, theme):
+    page.add_init_script(f"localStorage.setItem('theme', '{theme}'); localStorage.setItem('mode', '{theme}');")
+    page.goto(book_url + GALLERY)
+    page.locator(".qkv-widget").nth(5).wait_for(state="visible", timeout=20_000)
+    assert page.evaluate("document.documentElement.dataset.theme") == theme
+    return page
+
+
+@pytest.mark.parametrize("theme", ["light", "dark"])
+def test_widget_text_is_readable_in_either_theme_and_panels_sit_side_by_side(page, page_log, book_url, theme):
+    page.set_viewport_size({"width": 1280, "height": 900})
+    open_gallery(page, book_url, theme)
+    for selector in (".qkv-widget h4", ".qkv-widget .qkv-legend", ".qkv-widget dd"):
+        for node in page.locator(selector).all():
+            if node.is_visible():
+                ratio = node.evaluate(CONTRAST)
+                assert ratio >= 4.5, (theme, selector, node.text_content(), ratio)
+    for name in (".qkv-norms", ".qkv-masks", ".qkv-attention"):
+        panels = page.locator(name).first.locator(".qkv-panel")
+        first, second = panels.nth(0).bounding_box(), panels.nth(1).bounding_box()
+        assert abs(first["y"] - second["y"]) < 1 and second["x"] > first["x"] + first["width"] - 1, (theme, name)
+    assert page_log["errors"] == [], page_log["errors"]
+
+
+def test_widget_text_is_at_least_10_px_on_a_phone(browser, book_url):
+    context = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2)
+    context.route("**/*", lambda route: route.continue_() if route.request.url.startswith(book_url) else route.abort())
+    page = context.new_page()
+    page.goto(book_url + GALLERY)
+    page.locator(".qkv-widget").nth(5).wait_for(state="visible", timeout=20_000)
+    page.wait_for_timeout(300)  # the resize observers have run
+    small = page.evaluate("""() => [...document.querySelectorAll('.qkv-widget svg text')].flatMap((t) => {
+        const svg = t.ownerSVGElement, width = svg.getBoundingClientRect().width;
+        if (!width || !t.textContent) return [];
+        const px = parseFloat(getComputedStyle(t).fontSize) * width / svg.viewBox.baseVal.width;
+        return px < 10 ? [`${svg.dataset.drawing}: "${t.textContent}" ${px.toFixed(1)} px`] : [];
+    })""")
+    assert small == [], small[:8]
+    html = page.evaluate("""() => [...document.querySelectorAll('.qkv-widget *')]
+        .filter((e) => e.childNodes.length && [...e.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim())
+                       && !(e instanceof SVGElement) && e.getClientRects().length)
+        .map((e) => parseFloat(getComputedStyle(e).fontSize)).filter((px) => px < 10)""")
+    assert html == [], html[:8]
+    context.close()
+
+
+def test_norm_cells_can_be_picked_from_the_keyboard(gallery):
+    widget = gallery.locator(".qkv-norms")
+    grid = widget.locator('[data-drawing="layer"] rect.qkv-cell')
+    feature = lambda: widget.locator('[data-control="feature"] ~ output').text_content()  # noqa: E731
+    position = lambda: widget.locator('[data-control="position"] ~ output').text_content()  # noqa: E731
+    # One cell per grid is in the Tab order: the picked one (sequence 1, position 2, feature 3).
+    assert widget.locator('[data-drawing="layer"] rect.qkv-cell[tabindex="0"]').count() == 1
+    widget.locator('[data-control="feature"]').focus()
+    gallery.keyboard.press("Tab")
+    assert gallery.evaluate("document.activeElement.getAttribute('aria-pressed')") == "true"
+    gallery.keyboard.press("ArrowRight")  # focus moves; the pick waits for Enter
+    assert (position(), feature()) == ("2", "3")
+    gallery.keyboard.press("Enter")
+    assert (position(), feature()) == ("2", "4")
+    gallery.keyboard.press("ArrowDown")
+    gallery.keyboard.press("ArrowDown")
+    gallery.keyboard.press(" ")
+    assert (position(), feature()) == ("4", "4")
+    assert grid.nth(3 * 4 + 3).get_attribute("aria-pressed") == "true"
+    gallery.keyboard.press("ArrowRight")  # on into the next sequence
+    gallery.keyboard.press("Enter")
+    assert widget.locator('[data-control="batch"] ~ output').text_content() == "2" and feature() == "1"
+    check_clean(widget)
+
+
+def test_mask_table_current_cell_and_focus_ring_look_different(gallery):
+    widget = gallery.locator(".qkv-masks")
+    current = widget.locator("td.qkv-current")
+    button = current.locator("button")
+    widget.locator('[data-control="logit_scale"]').focus()
+    for _ in range(20):  # Tab into the summary table, to the current cell's button
+        gallery.keyboard.press("Tab")
+        if gallery.evaluate("document.activeElement.closest('td') && document.activeElement.closest('td').classList"
+                            ".contains('qkv-current')"):
+            break
+    focus = button.evaluate("b => [getComputedStyle(b).outlineStyle, getComputedStyle(b).outlineColor]")
+    assert focus[0] != "none"
+    marker = current.evaluate("""td => { const s = getComputedStyle(td);
+        return s.outlineStyle !== 'none' ? s.outlineColor : s.boxShadow; }""")
+    assert focus[1] not in marker, (focus, marker)
+
+
+def test_no_console_warnings_on_widget_pages(page, page_log, book_url):
+    warnings = []
+    page.on("console", lambda m: warnings.append(m.text) if m.type == "warning" else None)
+    page.goto(book_url + GALLERY)
+    page.locator(".qkv-widget").nth(5).wait_for(state="visible", timeout=20_000)
+    page.wait_for_load_state("networkidle")
+    assert warnings == [], warnings
+
+
+def test_positional_learned_table_is_not_washed_out_by_one_outlier(gallery):
+    widget = gallery.locator(".qkv-positional")
+    widget.locator('[data-control="method"]').select_option("learned")
+    heights = np.array(widget.locator('[data-drawing="vector"] rect').evaluate_all(
+        "rs => rs.map(r => Number(r.getAttribute('height')))"))
+    half = (190 - 8 - 34) / 2  # the vector chart's half height, from 0 to the end of the scale
+    assert len(heights) == 384 and np.median(heights) > 0.1 * half, np.median(heights)
+    assert heights.max() <= half + 1e-6  # clipped to the chart
+    legend = readout(widget, "range")
+    assert "clipped" in legend and "99th percentile" in legend, legend
+    check_clean(widget)
+
+
+def test_positional_readouts_name_only_existing_positions_and_heads_count_from_1(gallery):
+    widget = gallery.locator(".qkv-positional")
+    method, position = widget.locator('[data-control="method"]'), widget.locator('[data-control="position"]')
+
+    def named_positions():
+        labels = " ".join(t for t in widget.locator("dl.qkv-readouts dt").all_text_contents())
+        return [int(n) for n in re.findall(r"position (\d+)", labels)]
+
+    for name in ("sinusoidal", "rope", "learned", "alibi"):
+        method.select_option(name)
+        slide(position, key="End")
+        assert all(n <= 63 for n in named_positions()), (name, named_positions())
+        slide(position, key="Home")
+        assert 1 in named_positions() or name == "alibi"
+    # ALiBi's heads are numbered from 1, in the heatmap as in the readouts and the slope chart.
+    method.select_option("alibi")
+    rows = widget.locator('[data-drawing="table"] text[text-anchor="end"]').all_text_contents()
+    assert rows == ["1", "8"], rows
+    assert "head 8" in " ".join(widget.locator("dl.qkv-readouts dt").all_text_contents())

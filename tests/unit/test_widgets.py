@@ -31,7 +31,7 @@ from qkv.widgets import (
     PositionalExplorer,
     SoftmaxSaturation,
 )
-from qkv.widgets._common import HERE, from_int16_bytes, int16_bytes
+from qkv.widgets._common import HERE, PALETTE_JSON, front_end, from_int16_bytes, int16_bytes, palette_js, shipped
 from qkv.widgets.masks import FILLS, LOGIT_SCALES, additive_masked_softmax, fill_notes, mask_table, row_table
 from qkv.widgets.norms import norm_statistics
 from qkv.widgets.positional import positional_payload, rope_table
@@ -83,6 +83,33 @@ def test_front_ends_are_self_contained_es_modules():
         assert len(source) < 16_000, f"{name}.js should stay small and readable"
 
 
+def test_front_end_injects_the_palette_json_as_PALETTE():
+    # The module starts with `const PALETTE = {...};`: exactly palette.json, less its comment.
+    palette = json.loads(PALETTE_JSON.read_text(encoding="utf-8"))
+    palette.pop("_comment")
+    module = front_end("softmax")
+    first, rest = module.split("\n", 1)
+    match = re.fullmatch(r"const PALETTE = (\{.*\});", first)
+    assert match, first[:80]
+    assert json.loads(match.group(1)) == palette
+    assert rest.startswith(shipped((HERE / "shared.js").read_text(encoding="utf-8")))
+
+
+def test_widget_colours_come_from_the_palette():
+    # No colour literal in the widgets' JavaScript but black and white ink; the CSS focus ring's
+    # fallback equals PALETTE.focus (shared.js sets --qkv-focus from the palette itself).
+    palette = json.loads(PALETTE_JSON.read_text(encoding="utf-8"))
+    for name in ("shared", "softmax", "attention_map", "positional", "masks", "norms"):
+        source = (HERE / f"{name}.js").read_text(encoding="utf-8")
+        colours = set(re.findall(r"#[0-9a-fA-F]{3,8}\b", source)) - {"#000", "#fff", "#111"}
+        assert not colours, f"{name}.js hard-codes {colours}: use PALETTE"
+    css = (HERE / "widgets.css").read_text(encoding="utf-8")
+    fallbacks = set(re.findall(r"var\(--qkv-focus, (#[0-9a-fA-F]+)\)", css))
+    assert fallbacks == {palette["focus"]}, fallbacks
+    assert "--qkv-focus\", PALETTE.focus" in (HERE / "shared.js").read_text(encoding="utf-8")
+    assert "#e66100" not in css.lower()
+
+
 @pytest.mark.parametrize(
     "widget",
     [
@@ -97,8 +124,9 @@ def test_front_ends_are_self_contained_es_modules():
 def test_each_widget_ships_its_front_end_and_the_shared_css(widget):
     w = widget()
     name = type(w).__module__.rsplit(".", 1)[-1]
-    assert w._esm == (HERE / "shared.js").read_text(encoding="utf-8") + (HERE / f"{name}.js").read_text(encoding="utf-8")  # noqa: E501
-    assert w._css == (HERE / "widgets.css").read_text()
+    source = (HERE / "shared.js").read_text(encoding="utf-8") + (HERE / f"{name}.js").read_text(encoding="utf-8")
+    assert w._esm == palette_js() + shipped(source)  # comment lines left out
+    assert w._css == shipped((HERE / "widgets.css").read_text())
     assert "jupyter-widgets" in w._dom_classes  # the class ipywidgets' own views carry
 
 
@@ -252,6 +280,17 @@ def test_positional_learned_table_from_a_module_or_a_tensor():
     np.testing.assert_allclose(w.table(), learned.embedding.weight[:32].detach().numpy(), atol=2e-4)
     methods, _ = positional_payload(max_len=4, d_models=(2,), learned=torch.randn(4, 3), learned_title="mine")
     assert methods[-1] | {"blocks": None} == {"name": "learned", "title": "mine", "blocks": None}
+
+
+def test_positional_learned_table_ships_a_robust_range():
+    # One outlier must not set the colour range: the front end clips at the 99th percentile of |value|.
+    table = torch.full((64, 8), 0.05)
+    table[::2] *= -1
+    table[3, 4] = 2.0
+    methods, _ = positional_payload(d_models=(8,), learned=table)
+    blk = methods[-1]["blocks"][0]
+    assert blk["clip"] == pytest.approx(0.05) and blk["beyond"] == 1
+    assert all("clip" not in b for m in methods[:-1] for b in m["blocks"])
 
 
 def test_positional_payload_size_for_the_book():

@@ -7,6 +7,7 @@ that is already a multiple of ``1 / scale`` arrives exactly. ``-32768`` stands f
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -22,21 +23,58 @@ except ImportError as error:  # pragma: no cover - the book's environment has th
 HERE = Path(__file__).parent
 CSS = HERE / "widgets.css"
 SHARED_JS = HERE / "shared.js"
+PALETTE_JSON = HERE.parent / "palette.json"
 INT16_MAX = 32767
 NAN_CODE = -32768
 
 
-def front_end(name):
-    """The ES module of the widget whose front end is ``name.js``: shared.js, then ``name.js``.
+def shipped(source):
+    r"""``source`` (JavaScript or CSS) as a page saves it: without comment lines, blank lines or indentation.
 
-    anywidget loads a module from a string, so a front end cannot import a sibling file: the helpers
-    every front end uses (shared.js) travel in front of each widget's own code instead.
+    Every widget saves its own copy of the module and the stylesheet into the page, so the comments
+    (the files' documentation, a third of their size) would cost the page that much again per widget.
+    Only whole-line comments go (``//`` lines and ``/* ... */`` blocks that start a line), so no
+    string is touched; no line break falls inside a string or template literal in these files.
+
+    >>> shipped("// a note\nconst x = 1; // kept\n  /* a\n  block */\n\n  f(x);\n")
+    'const x = 1; // kept\nf(x);\n'
+    """
+    lines, comment = [], False
+    for line in source.splitlines():
+        text = line.strip()
+        if comment or text.startswith("/*"):
+            comment = not text.endswith("*/")
+        elif text and not text.startswith("//"):
+            lines.append(text)
+    return "\n".join(lines) + "\n"
+
+
+def palette_js():
+    """``const PALETTE = {...};``: the book's palette (src/qkv/palette.json, less its comment) as JavaScript.
+
+    >>> palette_js().startswith("const PALETTE = {")
+    True
+    """
+    palette = json.loads(PALETTE_JSON.read_text(encoding="utf-8"))
+    palette = {k: v for k, v in palette.items() if not k.startswith("_")}
+    return f"const PALETTE = {json.dumps(palette)};\n"
+
+
+def front_end(name):
+    """The ES module of the widget whose front end is ``name.js``: the palette, shared.js, then ``name.js``.
+
+    anywidget loads a module from a string, so a front end cannot import a sibling file: the palette
+    (as ``const PALETTE``) and the helpers every front end uses (shared.js) travel in front of each
+    widget's own code instead, as one module (comments left out, see ``shipped``).
 
     >>> module = front_end("norms")
-    >>> module.startswith(SHARED_JS.read_text(encoding="utf-8")), module.rstrip().endswith("export default { render };")
-    (True, True)
+    >>> module.startswith(palette_js() + shipped(SHARED_JS.read_text(encoding="utf-8")))
+    True
+    >>> module.rstrip().endswith("export default { render };")
+    True
     """
-    return SHARED_JS.read_text(encoding="utf-8") + (HERE / f"{name}.js").read_text(encoding="utf-8")
+    own = (HERE / f"{name}.js").read_text(encoding="utf-8")
+    return palette_js() + shipped(SHARED_JS.read_text(encoding="utf-8")) + shipped(own)
 
 
 class QKVWidget(anywidget.AnyWidget):
@@ -46,7 +84,7 @@ class QKVWidget(anywidget.AnyWidget):
     which pages and tests look for); ``qkv-anywidget`` lets widgets.css undo their margin and colour.
     """
 
-    _css = CSS
+    _css = shipped(CSS.read_text(encoding="utf-8"))
     _dom_classes = TypedTuple(
         trait=traitlets.Unicode(), default_value=("jupyter-widgets", "widget-container", "qkv-anywidget")
     ).tag(sync=True)

@@ -3,8 +3,9 @@
 // this file computes the logits for the chosen prefix of dimensions, the softmax and its readouts,
 // with the same formulas as qkv.softmax (so the numbers agree with Python's).
 
+
 // A bar's colour: viridis at its probability, interpolated exactly (few bars, no lookup table needed).
-const barColour = (p) => toCss(mix(VIRIDIS, Math.min(Math.max(p, 0), 1)));
+const barColour = (p) => toCss(mix(PALETTE.sequential, Math.min(Math.max(p, 0), 1)));
 
 // Numbers as the readouts show them: 4 significant digits, exponent form below 0.001.
 export function fmt(x) {
@@ -42,98 +43,114 @@ export function saturation(q, k, dim, d, n, scaled) {
   return { logits, p, maxProb: sorted[0], entropy, jacobian: Math.max(diagonal, offDiagonal), spread };
 }
 
-function render({ model, el: root }) {
+// The sliders and the checkbox; show(state) puts the current setting into them.
+function buildControls(model) {
   const choices = model.get("d_k_choices");
-  const maxKeys = model.get("max_keys");
-  let q, k;
-  const load = () => {
-    q = decodeInt16(model.get("q"), model.get("quantum"), Float64Array);
-    k = decodeInt16(model.get("k"), model.get("quantum"), Float64Array);
-  };
-  load();
-
-  const dkInput = el("input", { type: "range", min: 0, max: choices.length - 1, step: 1, "data-control": "d_k" });
-  const dkOut = el("output");
-  const scaledInput = el("input", { type: "checkbox", "data-control": "scaled" });
-  const keysInput = el("input", { type: "range", min: 1, max: maxKeys, step: 1, "data-control": "num_keys" });
-  const keysOut = el("output");
-  const controls = el("div", { class: "qkv-controls" },
-    el("label", {}, el("span", {}, "dimension d", el("sub", {}, "k")), dkInput, dkOut),
-    el("label", {}, scaledInput, el("span", {}, "divide the scores by √d", el("sub", {}, "k"))),
-    el("label", {}, "keys", keysInput, keysOut));
-
-  const W = 600, H = 240, left = 54, right = 10, top = 12, bottom = 34;
-  const svg = el("svg:svg", { viewBox: `0 0 ${W} ${H}`, role: "img", "data-drawing": "bars" });
-  const bars = el("svg:g");
-  const uniform = el("svg:line", { stroke: "currentColor", "stroke-dasharray": "5 4", "stroke-width": 1.2 });
-  const axis = el("svg:g", { "font-size": 12 });
-  for (const t of [0, 0.25, 0.5, 0.75, 1]) {
-    const y = top + (1 - t) * (H - top - bottom);
-    axis.append(el("svg:line", { x1: left, x2: W - right, y1: y, y2: y, stroke: "#9995" }),
-      el("svg:text", { x: left - 6, y: y + 4, "text-anchor": "end" }, String(t)));
-  }
-  axis.append(el("svg:text", { transform: `translate(12,${(top + H - bottom) / 2}) rotate(-90)`, "text-anchor": "middle" }, "probability"));
-  const xlabel = el("svg:text", { x: (left + W - right) / 2, y: H - 6, "text-anchor": "middle", "font-size": 12 });
-  svg.append(axis, bars, uniform, xlabel);
-
-  const readout = (name, label) => {
-    const dd = el("dd", { "data-readout": name });
-    return [el("div", {}, el("dt", {}, label), dd), dd];
-  };
-  const [maxRow, maxOut] = readout("max-prob", "largest probability");
-  const [entRow, entOut] = readout("entropy", "entropy (nats)");
-  const [jacRow, jacOut] = readout("jacobian", "largest |entry| of the Jacobian");
-  const [sprRow, sprOut] = readout("spread", "spread of the scores (std)");
-  const readouts = el("dl", { class: "qkv-readouts" }, maxRow, entRow, jacRow, sprRow);
-  const note = el("p", { class: "qkv-note", "aria-live": "polite" });
-  root.append(el("div", { class: "qkv-widget qkv-softmax" }, controls, svg, readouts, note));
-
-  function draw() {
-    const d = model.get("d_k"), n = model.get("num_keys"), scaled = model.get("scaled");
-    dkInput.value = Math.max(0, choices.indexOf(d));
-    dkInput.setAttribute("aria-valuetext", `d_k = ${d}`);
+  const dk = slider("d_k", { min: 0, max: choices.length - 1 }), dkOut = el("output");
+  const scaled = checkbox("scaled");
+  const keys = slider("num_keys", { min: 1, max: model.get("max_keys") }), keysOut = el("output");
+  dk.addEventListener("input", () => save(model, { d_k: choices[Number(dk.value)] }));
+  scaled.addEventListener("change", () => save(model, { scaled: scaled.checked }));
+  keys.addEventListener("input", () => save(model, { num_keys: Number(keys.value) }));
+  const element = controlRow(
+    labelled(el("span", {}, "dimension d", el("sub", {}, "k")), dk, dkOut),
+    labelled(scaled, el("span", {}, "divide the scores by √d", el("sub", {}, "k"))),
+    labelled("keys", keys, keysOut));
+  function show({ d, n, scaled: on }) {
+    dk.value = Math.max(0, choices.indexOf(d));
+    dk.setAttribute("aria-valuetext", `d_k = ${d}`);
     dkOut.value = String(d);
-    scaledInput.checked = scaled;
-    keysInput.value = n;
+    scaled.checked = on;
+    keys.value = n;
     keysOut.value = String(n);
+  }
+  return { element, show };
+}
 
-    const s = saturation(q, k, q.length, d, n, scaled);
+// The bar chart of the probabilities (narrower on a narrow screen, so its text stays readable).
+function buildFigure() {
+  const svg = el("svg:svg", { role: "img", "data-drawing": "bars" });
+  const axis = el("svg:g", { "font-size": 12 }), bars = el("svg:g");
+  const uniform = el("svg:line", { stroke: "currentColor", "stroke-dasharray": "5 4", "stroke-width": 1.2 });
+  const xlabel = el("svg:text", { "text-anchor": "middle", "font-size": 12 });
+  svg.append(axis, bars, uniform, xlabel);
+  const table = readouts([["max-prob", "largest probability"], ["entropy", "entropy (nats)"],
+    ["jacobian", "largest |entry| of the Jacobian"], ["spread", "spread of the scores (std)"]]);
+  const note = el("p", { class: "qkv-note", "aria-live": "polite" });
+  let width = 0;
+
+  function layout(W) {
+    width = W;
+    const H = 240, left = 54, right = 10, top = 12, bottom = 34;
+    svg.setAttribute("viewBox", `0 0 ${W} ${H}`);
+    axis.replaceChildren();
+    for (const t of [0, 0.25, 0.5, 0.75, 1]) {
+      const y = top + (1 - t) * (H - top - bottom);
+      const grid = withAlpha(PALETTE.roles.neutral, 0.33);
+      axis.append(el("svg:line", { x1: left, x2: W - right, y1: y, y2: y, stroke: grid }),
+        el("svg:text", { x: left - 6, y: y + 4, "text-anchor": "end" }, String(t)));
+    }
+    const middle = (top + H - bottom) / 2;
+    axis.append(el("svg:text", { transform: `translate(12,${middle}) rotate(-90)`, "text-anchor": "middle" },
+      "probability"));
+    set(xlabel, "x", (left + W - right) / 2);
+    set(xlabel, "y", H - 6);
+    return { W, H, left, right, top, bottom };
+  }
+
+  function draw({ d, n, scaled, s, narrow }) {
+    const { W, left, right, top, H, bottom } = layout(narrow ? 360 : 600);
     const plotW = W - left - right, plotH = H - top - bottom, slot = plotW / n;
     bars.replaceChildren(...Array.from(s.p, (p, j) => el("svg:rect", {
       x: left + j * slot + slot * 0.1, width: Math.max(slot * 0.8, 0.5),
       y: top + (1 - p) * plotH, height: Math.max(p * plotH, 0), fill: barColour(p),
     }, el("svg:title", {}, `key ${j + 1}: p = ${fmt(p)}`))));
     const yu = top + (1 - 1 / n) * plotH;
-    Object.entries({ x1: left, x2: W - right, y1: yu, y2: yu }).forEach(([a, v]) => uniform.setAttribute(a, v));
-    xlabel.textContent = `${n} key${n > 1 ? "s" : ""} (dashed: uniform, 1/${n})`;
-    svg.setAttribute("aria-label", `Softmax over ${n} keys, d_k = ${d}, ${scaled ? "scaled" : "not scaled"}: largest probability ${fmt(s.maxProb)}`);
-
+    Object.entries({ x1: left, x2: W - right, y1: yu, y2: yu }).forEach(([a, v]) => set(uniform, a, v));
+    setText(xlabel, `${n} key${n > 1 ? "s" : ""} (dashed: uniform, 1/${n})`);
+    svg.setAttribute("aria-label",
+      `Softmax over ${n} keys, d_k = ${d}, ${scaled ? "scaled" : "not scaled"}: largest probability ${fmt(s.maxProb)}`);
     // Shown with 4 significant digits; the full values ride along in data-value (the tests read them).
-    const show = (out, value, text = fmt(value)) => { out.textContent = text; out.dataset.value = String(value); };
-    show(maxOut, s.maxProb);
-    show(entOut, s.entropy, `${fmt(s.entropy)} (uniform: ${fmt(Math.log(n))})`);
-    show(jacOut, s.jacobian);
-    show(sprOut, s.spread);
+    table.show("max-prob", fmt(s.maxProb), { value: s.maxProb });
+    table.show("entropy", `${fmt(s.entropy)} (uniform: ${fmt(Math.log(n))})`, { value: s.entropy });
+    table.show("jacobian", fmt(s.jacobian), { value: s.jacobian });
+    table.show("spread", fmt(s.spread), { value: s.spread });
     note.textContent = n === 1 ? "One key gets all the weight whatever the score: nothing to learn."
-      : s.maxProb > 0.99 ? "Saturated: one key takes almost all the weight and the gradient through the softmax nearly vanishes."
-      : scaled ? "Scaled: the scores have about unit spread for every d_k."
-      : "Unscaled: the spread of the scores grows like √d_k.";
+      : s.maxProb > 0.99
+        ? "Saturated: one key takes almost all the weight and the gradient through the softmax nearly vanishes."
+        : scaled ? "Scaled: the scores have about unit spread for every d_k."
+          : "Unscaled: the spread of the scores grows like √d_k.";
   }
+  return { elements: [svg, table.dl, note], draw, width: () => width };
+}
 
-  const save = (name, value) => { model.set(name, value); model.save_changes(); };
-  dkInput.addEventListener("input", () => save("d_k", choices[Number(dkInput.value)]));
-  scaledInput.addEventListener("change", () => save("scaled", scaledInput.checked));
-  keysInput.addEventListener("input", () => save("num_keys", Number(keysInput.value)));
-  const onData = () => { load(); draw(); };
-  for (const name of ["d_k", "scaled", "num_keys"]) model.on(`change:${name}`, draw);
-  model.on("change:q", onData);
-  model.on("change:k", onData);
-  draw();
-  return () => {
-    for (const name of ["d_k", "scaled", "num_keys"]) model.off(`change:${name}`, draw);
-    model.off("change:q", onData);
-    model.off("change:k", onData);
+function render({ model, el: root }) {
+  let q, k;
+  const load = () => {
+    q = decodeInt16(model.get("q"), model.get("quantum"), Float64Array);
+    k = decodeInt16(model.get("k"), model.get("quantum"), Float64Array);
   };
+  const controls = buildControls(model), figure = buildFigure();
+  const widget = widgetRoot("qkv-softmax", controls.element, ...figure.elements);
+  root.append(widget);
+  const narrow = () => widget.clientWidth > 0 && widget.clientWidth < 480;
+
+  function update() {
+    const state = { d: model.get("d_k"), n: model.get("num_keys"), scaled: model.get("scaled"), narrow: narrow() };
+    state.s = saturation(q, k, q.length, state.d, state.n, state.scaled);
+    controls.show(state);
+    figure.draw(state);
+    text.zoom();
+  }
+  load();
+  const text = keepTextReadable(widget);
+  // Redraw when the widget crosses the narrow width (the chart's layout changes, not just its scale).
+  const resize = new ResizeObserver(() => { if ((figure.width() === 360) !== narrow()) update(); });
+  resize.observe(widget);
+  update();
+  const stop = listen(model, { d_k: update, scaled: update, num_keys: update, q: () => { load(); update(); },
+    k: () => { load(); update(); } });
+  return () => { stop(); text.stop(); resize.disconnect(); };
 }
 
 export default { render };
