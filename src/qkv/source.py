@@ -93,8 +93,11 @@ def teaching_source(obj):
 
     >>> from qkv.attention import masked_softmax
     >>> shown = teaching_source(masked_softmax)
-    >>> shown.splitlines()[:2]
-    ['def masked_softmax(scores, mask=None):', '    \"\"\"Softmax over the last dimension (the keys), giving masked keys a weight of exactly zero.\"\"\"']
+    >>> shown.splitlines()[0]
+    'def masked_softmax(scores, mask=None):'
+    >>> summary = shown.splitlines()[1].strip()      # the docstring, cut to its first line
+    >>> summary.startswith('\"\"\"Softmax over the last dimension'), summary.endswith('zero.\"\"\"')
+    (True, True)
     >>> "check_mask" in shown, "masked_fill" in shown
     (False, True)
     """

@@ -59,7 +59,9 @@ def open_page(page, book_url, width, theme):
     page.add_init_script(f"localStorage.setItem('mode', '{theme}'); localStorage.setItem('theme', '{theme}');")
     page.goto(book_url + PAGE)
     page.wait_for_load_state("networkidle")
-    page.evaluate(f"document.documentElement.dataset.theme = '{theme}'; document.documentElement.dataset.mode = '{theme}'")
+    page.evaluate(
+        f"document.documentElement.dataset.theme = '{theme}'; document.documentElement.dataset.mode = '{theme}'"
+    )
     page.locator(".qkv-stepthrough").wait_for(state="visible", timeout=20_000)
     assert page.evaluate("document.documentElement.dataset.theme") == theme
 
@@ -70,25 +72,37 @@ def test_diagrams_fit_the_column_and_their_text_contrasts(page, page_log, book_u
     open_page(page, book_url, width, theme)
     figures = page.locator("figure.qkv-diagram")
     names = figures.evaluate_all("fs => fs.map(f => f.dataset.diagram)")
-    assert set(names) >= {"architecture", "embedding-lookup", "apple-2d", "attention-flow", "one-token", "scaling-chain", "multi-head"}
+    assert set(names) >= {
+        "architecture",
+        "embedding-lookup",
+        "apple-2d",
+        "attention-flow",
+        "one-token",
+        "scaling-chain",
+        "multi-head",
+    }
     column = page.locator("article.bd-article").bounding_box() or page.locator("main").bounding_box()
     SHOTS.mkdir(parents=True, exist_ok=True)
     # The sticky header and the back-to-top button would cover an element's screenshot.
-    page.add_style_tag(content=".bd-header, .bd-header-article, .header-article, .skip-link, #pst-back-to-top { visibility: hidden !important; }")
+    page.add_style_tag(
+        content=".bd-header, .bd-header-article, .header-article, .skip-link, #pst-back-to-top { visibility: hidden !important; }"
+    )
     for i in range(figures.count()):
         fig = figures.nth(i)
         fig.scroll_into_view_if_needed()
         svg = fig.locator("svg")
         box = svg.bounding_box()
         assert box and box["width"] > 50 and box["height"] > 50, f"{names[i]}: not drawn ({box})"
-        assert box["x"] >= column["x"] - 1 and box["x"] + box["width"] <= column["x"] + column["width"] + 1, \
+        assert box["x"] >= column["x"] - 1 and box["x"] + box["width"] <= column["x"] + column["width"] + 1, (
             f"{names[i]} at {width}px: {box} leaves the column {column}"
+        )
         assert box["width"] <= width
         assert svg.evaluate("s => s.querySelectorAll('text').length") > 3
         fig.screenshot(path=str(SHOTS / f"diagrams-{width}-{theme}-{i:02d}-{names[i]}.png"))
     low = [c for c in page.evaluate(CONTRASTS_JS) if c["ratio"] < MIN_CONTRAST]
     assert not low, f"text below {MIN_CONTRAST}:1 at {width}px, {theme}: " + "; ".join(
-        f"{c['diagram']}: {c['text']!r} {c['ratio']:.2f}" for c in low[:8])
+        f"{c['diagram']}: {c['text']!r} {c['ratio']:.2f}" for c in low[:8]
+    )
     page.locator(".qkv-stepthrough").screenshot(path=str(SHOTS / f"diagrams-{width}-{theme}-stepthrough.png"))
     page.screenshot(path=str(SHOTS / f"diagrams-{width}-{theme}.png"), full_page=True)
     assert page_log["offsite"] == [] and page_log["failed"] == [] and page_log["errors"] == [], page_log
@@ -96,8 +110,17 @@ def test_diagrams_fit_the_column_and_their_text_contrasts(page, page_log, book_u
 
 def test_the_map_links_to_the_chapters(page, page_log, book_url):
     open_page(page, book_url, 1280, "light")
-    hrefs = page.locator("figure[data-diagram=architecture]").first.locator("a").evaluate_all("as => as.map(a => a.href.baseVal ?? a.href)")
-    assert {h.rsplit("/", 1)[-1] for h in hrefs} == {"01_word_vectors.html", "02_self_attention.html", "03_scaling.html", "04_multi_head.html"}
+    hrefs = (
+        page.locator("figure[data-diagram=architecture]")
+        .first.locator("a")
+        .evaluate_all("as => as.map(a => a.href.baseVal ?? a.href)")
+    )
+    assert {h.rsplit("/", 1)[-1] for h in hrefs} == {
+        "01_word_vectors.html",
+        "02_self_attention.html",
+        "03_scaling.html",
+        "04_multi_head.html",
+    }
     page.locator("figure[data-diagram=architecture] a[data-block=multi-head]").first.click()
     page.wait_for_load_state("load")
     assert page.url.endswith("04_multi_head.html")
@@ -119,7 +142,9 @@ def test_stepthrough_next_and_slider_move_the_step_and_show_qkvs_numbers(page, p
     assert step() == 5 and widget.locator('[data-control="next"]').is_disabled()
     expected = AttentionStepThrough().matrices()
     for name in ("weights", "output"):
-        shown = widget.locator(f'[data-matrix="{name}"] td').evaluate_all("tds => tds.map(td => Number(td.dataset.value))")
+        shown = widget.locator(f'[data-matrix="{name}"] td').evaluate_all(
+            "tds => tds.map(td => Number(td.dataset.value))"
+        )
         np.testing.assert_allclose(np.array(shown).reshape(expected[name].shape), expected[name], atol=1e-12)
         text = widget.locator(f'[data-matrix="{name}"] td').first.text_content()
         assert text == f"{expected[name].flat[0]:.2f}"

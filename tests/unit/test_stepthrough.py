@@ -22,8 +22,19 @@ def reference(X, W_Q, W_K, W_V):
     Q, K, V = X @ W_Q, X @ W_K, X @ W_V
     out, weights = scaled_dot_product_attention(Q, K, V)
     scores = Q @ K.T
-    return {"X": X, "W_Q": W_Q, "W_K": W_K, "W_V": W_V, "Q": Q, "K": K, "V": V, "scores": scores,
-            "scaled": scores / np.sqrt(Q.shape[-1]), "weights": weights, "output": out}
+    return {
+        "X": X,
+        "W_Q": W_Q,
+        "W_K": W_K,
+        "W_V": W_V,
+        "Q": Q,
+        "K": K,
+        "V": V,
+        "scores": scores,
+        "scaled": scores / np.sqrt(Q.shape[-1]),
+        "weights": weights,
+        "output": out,
+    }
 
 
 def check_shipped(widget, expected):
@@ -46,7 +57,12 @@ def test_example_ships_qkvs_numbers():
 
 def test_random_inputs_ship_qkvs_numbers():
     g = torch.Generator().manual_seed(0)
-    X, W_Q, W_K, W_V = torch.randn(3, 5, generator=g), torch.randn(5, 3, generator=g), torch.randn(5, 3, generator=g), torch.randn(5, 2, generator=g)
+    X, W_Q, W_K, W_V = (
+        torch.randn(3, 5, generator=g),
+        torch.randn(5, 3, generator=g),
+        torch.randn(5, 3, generator=g),
+        torch.randn(5, 2, generator=g),
+    )
     w = AttentionStepThrough(["a", "b", "c"], X, W_Q, W_K, W_V, step=4)
     check_shipped(w, reference(X, W_Q, W_K, W_V))
     assert w.step == 4
@@ -68,12 +84,15 @@ def test_the_diagrams_use_the_same_sentence_and_numbers():
         np.testing.assert_allclose(np.array(drawn[name]), m[name], atol=1e-3, err_msg=name)
 
 
-@pytest.mark.parametrize("bad, error", [
-    (dict(X=[[1.0, 2.0]]), ValueError),  # only some matrices given
-    (dict(step=6), ValueError),
-    (dict(step=True), TypeError),
-    (dict(tokens=["a"]), ValueError),  # 4 rows, 1 token
-])
+@pytest.mark.parametrize(
+    "bad, error",
+    [
+        (dict(X=[[1.0, 2.0]]), ValueError),  # only some matrices given
+        (dict(step=6), ValueError),
+        (dict(step=True), TypeError),
+        (dict(tokens=["a"]), ValueError),  # 4 rows, 1 token
+    ],
+)
 def test_bad_arguments_are_named(bad, error):
     with pytest.raises(error):
         AttentionStepThrough(**bad)

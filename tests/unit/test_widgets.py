@@ -31,7 +31,7 @@ from qkv.widgets import (
     PositionalExplorer,
     SoftmaxSaturation,
 )
-from qkv.widgets._common import HERE, PALETTE_JSON, front_end, from_int16_bytes, int16_bytes, palette_js, shipped
+from qkv.widgets._common import HERE, PALETTE_JSON, from_int16_bytes, front_end, int16_bytes, palette_js, shipped
 from qkv.widgets.masks import FILLS, LOGIT_SCALES, additive_masked_softmax, fill_notes, mask_table, row_table
 from qkv.widgets.norms import norm_statistics
 from qkv.widgets.positional import positional_payload, rope_table

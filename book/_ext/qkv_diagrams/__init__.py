@@ -84,12 +84,19 @@ class DiagramDirective(SphinxDirective):
         if name == "architecture":
             missing = {k: doc for k, doc in figures.LINKS.items() if doc and doc not in self.env.found_docs}
             if missing:
-                raise self.error(f"diagram architecture: figures.LINKS names documents that are not in the book: {missing}")
+                raise self.error(
+                    f"diagram architecture: figures.LINKS names documents that are not in the book: {missing}"
+                )
         for source in (svg.__file__, figures.__file__):  # re-read this page when a diagram's source changes
             self.env.note_dependency(source)
-        node = diagram(name=name, highlight=highlight, alt=self.options.get("alt"),
-                       caption=self.options.get("caption"), classes=self.options.get("class", []),
-                       serial=self.env.new_serialno("qkv-diagram"))
+        node = diagram(
+            name=name,
+            highlight=highlight,
+            alt=self.options.get("alt"),
+            caption=self.options.get("caption"),
+            classes=self.options.get("class", []),
+            serial=self.env.new_serialno("qkv-diagram"),
+        )
         self.set_source_info(node)
         return [node]
 
@@ -114,7 +121,7 @@ def _resolve(app, doctree, docname):
         uid = f"qkv-diagram-{node['name']}-{node['serial']}"
         markup = render(node["name"], uid, node["highlight"], links, node["alt"])
         classes = " ".join(["qkv-diagram", *node["classes"]])
-        caption = f'<figcaption>{escape(node["caption"])}</figcaption>' if node["caption"] else ""
+        caption = f"<figcaption>{escape(node['caption'])}</figcaption>" if node["caption"] else ""
         raw = f'<figure class="{classes}" data-diagram="{node["name"]}">{markup}{caption}</figure>'
         node.replace_self(nodes.raw("", raw, format="html"))
 
@@ -124,8 +131,9 @@ def _skip(self, node):
 
 
 def setup(app):
-    app.add_node(diagram, html=(_skip, None), latex=(_skip, None), text=(_skip, None), man=(_skip, None),
-                 texinfo=(_skip, None))
+    app.add_node(
+        diagram, html=(_skip, None), latex=(_skip, None), text=(_skip, None), man=(_skip, None), texinfo=(_skip, None)
+    )
     app.add_directive("diagram", DiagramDirective)
     app.connect("doctree-resolved", _resolve)
     app.add_css_file("qkv-diagrams.css")

@@ -1,6 +1,6 @@
 """Write every diagram to a folder as a standalone SVG and print its size: `python book/_ext -m ...`.
 
-    .venv/bin/python -c "import sys; sys.path.insert(0, 'book/_ext'); import runpy; runpy.run_module('qkv_diagrams', run_name='__main__')" _build/diagrams
+.venv/bin/python -c "import sys; sys.path.insert(0, 'book/_ext'); import runpy; runpy.run_module('qkv_diagrams', run_name='__main__')" _build/diagrams
 """
 
 import sys

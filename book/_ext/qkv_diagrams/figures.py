@@ -74,9 +74,11 @@ def _vec(v):
 
 def embedding_lookup():
     vocab = ["apple", "orange", "banana", "phone", "computer", "king"]
-    d = Drawing("Looking up a word in an embedding table",
-                "The token apple has id 0. Its one-hot vector, with a 1 in place 0, times the embedding table E "
-                "(one row per word of a six-word vocabulary, four columns) picks out row 0 of E: apple's vector.")
+    d = Drawing(
+        "Looking up a word in an embedding table",
+        "The token apple has id 0. Its one-hot vector, with a 1 in place 0, times the embedding table E "
+        "(one row per word of a six-word vocabulary, four columns) picks out row 0 of E: apple's vector.",
+    )
     c = 15
     top = 40
     d.box(0, top - 6, 62, 26, "apple", "query", rx=13)
@@ -94,13 +96,29 @@ def embedding_lookup():
     # The table, one labelled row per word; row 0 solid.
     tx = 366
     for i, w in enumerate(vocab):
-        d.text(tx - 6, top + i * c + c * 0.72, w, anchor="end", size=11.5, muted=i != 0, weight="600" if i == 0 else None)
+        d.text(
+            tx - 6, top + i * c + c * 0.72, w, anchor="end", size=11.5, muted=i != 0, weight="600" if i == 0 else None
+        )
     d.matrix(tx, top, 6, 4, "neutral", cell=c, name="E", shape="[V, d]", strong={(0, j) for j in range(4)})
     d.arrow(tx + 4 * c + 4, top + c / 2, tx + 4 * c + 36, top + c / 2)
-    d.matrix(tx + 4 * c + 40, top, 1, 4, "query", cell=c, name="E_{0,:}", shape="[d]: apple's vector",
-             strong={(0, j) for j in range(4)})
-    d.text(tx - 60, top + 6 * c + 52, "e_0^\u22a4 E = E_{0,:}: the one-hot product picks row 0, so a look-up is a matrix product",
-           size=12, muted=True)
+    d.matrix(
+        tx + 4 * c + 40,
+        top,
+        1,
+        4,
+        "query",
+        cell=c,
+        name="E_{0,:}",
+        shape="[d]: apple's vector",
+        strong={(0, j) for j in range(4)},
+    )
+    d.text(
+        tx - 60,
+        top + 6 * c + 52,
+        "e_0^\u22a4 E = E_{0,:}: the one-hot product picks row 0, so a look-up is a matrix product",
+        size=12,
+        muted=True,
+    )
     return d
 
 
@@ -114,17 +132,24 @@ def _mix(word, context, vectors):
 def apple_2d():
     v = {"apple": (2.0, 2.0), "orange": (0.0, 3.0), "phone": (4.0, 0.0)}
     fruit, phone = _mix("apple", "orange", v), _mix("apple", "phone", v)
-    d = Drawing("Apple, orange and phone as vectors in two dimensions",
-                f"apple = (2, 2), orange = (0, 3), phone = (4, 0). Mixed with orange by a softmax over cosine "
-                f"similarities, apple moves to {_vec(fruit)}, towards orange; mixed with phone, to {_vec(phone)}, "
-                f"towards phone.", size=12.5)
+    d = Drawing(
+        "Apple, orange and phone as vectors in two dimensions",
+        f"apple = (2, 2), orange = (0, 3), phone = (4, 0). Mixed with orange by a softmax over cosine "
+        f"similarities, apple moves to {_vec(fruit)}, towards orange; mixed with phone, to {_vec(phone)}, "
+        f"towards phone.",
+        size=12.5,
+    )
     ox, oy, s = 50, 320, 62
     P = lambda x, y: (ox + x * s, oy - y * s)
     for k in range(1, 5):
-        d.raw(f'<line x1="{ox + k * s}" y1="{oy}" x2="{ox + k * s}" y2="{oy - 3.6 * s:.0f}" stroke="{ROLES["neutral"]}" stroke-opacity=".35"/>')
+        d.raw(
+            f'<line x1="{ox + k * s}" y1="{oy}" x2="{ox + k * s}" y2="{oy - 3.6 * s:.0f}" stroke="{ROLES["neutral"]}" stroke-opacity=".35"/>'
+        )
         d.text(ox + k * s, oy + 17, str(k), muted=True, size=11.5)
     for k in range(1, 4):
-        d.raw(f'<line x1="{ox}" y1="{oy - k * s}" x2="{ox + 4.6 * s:.0f}" y2="{oy - k * s}" stroke="{ROLES["neutral"]}" stroke-opacity=".35"/>')
+        d.raw(
+            f'<line x1="{ox}" y1="{oy - k * s}" x2="{ox + 4.6 * s:.0f}" y2="{oy - k * s}" stroke="{ROLES["neutral"]}" stroke-opacity=".35"/>'
+        )
         d.text(ox - 8, oy - k * s + 4, str(k), muted=True, size=11.5, anchor="end")
     d.text(ox - 8, oy + 17, "0", muted=True, size=11.5, anchor="end")
     d.arrow(ox, oy, ox + 4.7 * s, oy, width=1.2)
@@ -132,7 +157,9 @@ def apple_2d():
     # Dotted: how far each mix moved apple.
     for m in (fruit, phone):
         (x0, y0), (x1, y1) = P(*v["apple"]), P(*m)
-        d.raw(f'<line x1="{x0}" y1="{y0}" x2="{x1:.1f}" y2="{y1:.1f}" stroke="{ROLES["query"]}" stroke-dasharray="2 3"/>')
+        d.raw(
+            f'<line x1="{x0}" y1="{y0}" x2="{x1:.1f}" y2="{y1:.1f}" stroke="{ROLES["query"]}" stroke-dasharray="2 3"/>'
+        )
     for name, role in (("orange", "key"), ("phone", "value"), ("apple", "query")):
         d.line([P(0, 0), P(*v[name])], role=role, width=3, head=11)
     for m in (fruit, phone):
@@ -142,7 +169,14 @@ def apple_2d():
     d.text(*(a + b for a, b in zip(P(*v["phone"]), (0, -12))), "phone (4, 0)", anchor="middle", weight="600")
     d.text(*(a + b for a, b in zip(P(*fruit), (8, -6))), f"apple\u2032 with orange {_vec(fruit)}", anchor="start")
     d.text(*(a + b for a, b in zip(P(*phone), (9, 2))), f"apple\u2032 with phone {_vec(phone)}", anchor="start")
-    d.text(ox - 20, oy + 44, "solid: the static vectors; dashed: apple mixed with its context,", anchor="start", muted=True, size=11.5)
+    d.text(
+        ox - 20,
+        oy + 44,
+        "solid: the static vectors; dashed: apple mixed with its context,",
+        anchor="start",
+        muted=True,
+        size=11.5,
+    )
     d.text(ox - 20, oy + 60, "weights = softmax of the cosine similarities", anchor="start", muted=True, size=11.5)
     return d
 
@@ -151,16 +185,21 @@ def apple_2d():
 
 
 def attention_flow():
-    d = Drawing("Self-attention as data flow, with shapes",
-                "X, n rows of d_model numbers, is multiplied by W_Q, W_K and W_V into Q and K, n by d_k, and V, "
-                "n by d_v. Q times K transposed gives the n by n scores, divided by the square root of d_k; a "
-                "softmax along each row gives the weights, n by n, rows summing to 1; the weights times V give the "
-                "output, n by d_v: one row per token.")
+    d = Drawing(
+        "Self-attention as data flow, with shapes",
+        "X, n rows of d_model numbers, is multiplied by W_Q, W_K and W_V into Q and K, n by d_k, and V, "
+        "n by d_v. Q times K transposed gives the n by n scores, divided by the square root of d_k; a "
+        "softmax along each row gives the weights, n by n, rows summing to 1; the weights times V give the "
+        "output, n by d_v: one row per token.",
+    )
     c = 11
     d.matrix(207, 10, 4, 6, "neutral", cell=c, name="X", shape="[n, d_{model}]: one row per token")
     y2 = 150
-    for cx, role, name, w, shape in ((90, "query", "Q", "W_Q", "[n, d_k]"), (240, "key", "K", "W_K", "[n, d_k]"),
-                                     (390, "value", "V", "W_V", "[n, d_v]")):
+    for cx, role, name, w, shape in (
+        (90, "query", "Q", "W_Q", "[n, d_k]"),
+        (240, "key", "K", "W_K", "[n, d_k]"),
+        (390, "value", "V", "W_V", "[n, d_v]"),
+    ):
         d.line([(240, 96), (cx, y2 - 8)], role=role, width=1.8)
         d.matrix(cx - 1.5 * c, y2, 4, 3, role, cell=c, name=f"{name} = X {w}", shape=shape)
     d.text(118, 118, "\u00d7 W_Q", anchor="end", size=12)
@@ -183,22 +222,40 @@ def attention_flow():
     d.line([(165, y5 + 80), (165, y6 + 22), (232, y6 + 22)], role="highlight", width=1.8)
     d.line([(390, y2 + 80), (390, y6 + 22), (308, y6 + 22)], role="value", width=1.8)
     d.text(396, y6 - 10, "V", anchor="start", size=12)
-    d.matrix(270 - 1.5 * c, y6, 4, 3, "output", cell=c, name="output = A V", shape="[n, d_v]: each row a weighted average of V's rows")
+    d.matrix(
+        270 - 1.5 * c,
+        y6,
+        4,
+        3,
+        "output",
+        cell=c,
+        name="output = A V",
+        shape="[n, d_v]: each row a weighted average of V's rows",
+    )
     return d
 
 
 def one_token():
-    ex, nums = EXAMPLE, example_numbers()
+    nums = example_numbers()
     i, toks = 1, EXAMPLE["tokens"]
     q, d_k = nums["Q"][i], len(nums["Q"][0])
-    d = Drawing(f"One token's view: the query of \u201c{toks[i]}\u201d against every key",
-                f"The query of {toks[i]}, q = {_vec(q)}, is compared with the key of every token by a dot product, "
-                f"divided by the square root of {d_k}; a softmax turns the scores into weights "
-                + ", ".join(f"{t} {w:.2f}" for t, w in zip(toks, nums["weights"][i]))
-                + f"; the output of {toks[i]} is the weighted average of the values, {_vec(nums['output'][i])}.",
-                size=12.5)
+    d = Drawing(
+        f"One token's view: the query of \u201c{toks[i]}\u201d against every key",
+        f"The query of {toks[i]}, q = {_vec(q)}, is compared with the key of every token by a dot product, "
+        f"divided by the square root of {d_k}; a softmax turns the scores into weights "
+        + ", ".join(f"{t} {w:.2f}" for t, w in zip(toks, nums["weights"][i]))
+        + f"; the output of {toks[i]} is the weighted average of the values, {_vec(nums['output'][i])}.",
+        size=12.5,
+    )
     d.box(0, 0, 230, 30, f"query of \u201c{toks[i]}\u201d: q = {_vec(q)}", "query")
-    cols = [(40, "token"), (112, "key k_j"), (186, "q \u00b7 k_j"), (252, "\u00f7 \u221a2"), (350, "weight"), (470, "value v_j")]
+    cols = [
+        (40, "token"),
+        (112, "key k_j"),
+        (186, "q \u00b7 k_j"),
+        (252, "\u00f7 \u221a2"),
+        (350, "weight"),
+        (470, "value v_j"),
+    ]
     y0 = 62
     for x, h in cols:
         d.text(x, y0, h, weight="600", size=12)
@@ -218,7 +275,14 @@ def one_token():
         d.rect(440, y + 4, 62, rh - 8, "value", rx=4)
         d.text(471, cy, _vec(nums["V"][j]), size=12)
     y = y0 + 14 + len(toks) * rh + 14
-    d.box(180, y, 322, 30, f"output of \u201c{toks[i]}\u201d = \u03a3_j weight_j v_j = {_vec(nums['output'][i])}", "output")
+    d.box(
+        180,
+        y,
+        322,
+        30,
+        f"output of \u201c{toks[i]}\u201d = \u03a3_j weight_j v_j = {_vec(nums['output'][i])}",
+        "output",
+    )
     d.line([(471, y0 + 14 + len(toks) * rh), (471, y - 2)], role="value", width=1.5)
     return d
 
@@ -227,12 +291,15 @@ def one_token():
 
 
 def scaling_chain():
-    d = Drawing("Why divide by the square root of d_k: the chain from d_k to a vanishing gradient",
-                "As d_k grows, the dot product of a query and a key with d_k independent unit-variance "
-                "components has variance d_k; the scores spread like the square root of d_k; the softmax "
-                "saturates, one weight near 1 and the rest near 0; its Jacobian diag(p) - p p^T goes to 0, so "
-                "the gradient reaching the scores vanishes. Dividing the scores by the square root of d_k brings "
-                "their variance back to 1 and cuts the chain.", size=12.5)
+    d = Drawing(
+        "Why divide by the square root of d_k: the chain from d_k to a vanishing gradient",
+        "As d_k grows, the dot product of a query and a key with d_k independent unit-variance "
+        "components has variance d_k; the scores spread like the square root of d_k; the softmax "
+        "saturates, one weight near 1 and the rest near 0; its Jacobian diag(p) - p p^T goes to 0, so "
+        "the gradient reaching the scores vanishes. Dividing the scores by the square root of d_k brings "
+        "their variance back to 1 and cuts the chain.",
+        size=12.5,
+    )
     W, H, gap = 360, 66, 34
     steps = [
         ("d_k grows", "q, k: d_k independent components,", "each mean 0, variance 1"),
@@ -251,20 +318,29 @@ def scaling_chain():
         if k == 0:
             for j, n in enumerate((2, 4, 7)):
                 for m in range(n):
-                    d.raw(f'<rect x="{gx + m * 7}" y="{gy + j * 16}" width="6" height="10" fill="{ROLES["query"]}" fill-opacity=".7"/>')
+                    d.raw(
+                        f'<rect x="{gx + m * 7}" y="{gy + j * 16}" width="6" height="10" fill="{ROLES["query"]}" fill-opacity=".7"/>'
+                    )
         elif k == 1:
             for sd, role in ((5, "query"), (14, "key")):
-                pts = " ".join(f"{gx + 26 + t:.1f},{gy + 44 - 38 * math.exp(-t * t / (2 * sd * sd)) * (5 / sd) ** 0.5:.1f}" for t in range(-26, 27, 2))
+                pts = " ".join(
+                    f"{gx + 26 + t:.1f},{gy + 44 - 38 * math.exp(-t * t / (2 * sd * sd)) * (5 / sd) ** 0.5:.1f}"
+                    for t in range(-26, 27, 2)
+                )
                 d.raw(f'<polyline points="{pts}" fill="none" stroke="{ROLES[role]}" stroke-width="2"/>')
             d.raw(f'<line x1="{gx}" y1="{gy + 45}" x2="{gx + 52}" y2="{gy + 45}" stroke="currentColor"/>')
         elif k == 2:
             for j, p in enumerate((0.04, 0.9, 0.02, 0.04)):
-                d.raw(f'<rect x="{gx + 4 + j * 12}" y="{gy + 45 - 42 * p:.1f}" width="9" height="{42 * p:.1f}" fill="{ROLES["highlight"]}"/>')
+                d.raw(
+                    f'<rect x="{gx + 4 + j * 12}" y="{gy + 45 - 42 * p:.1f}" width="9" height="{42 * p:.1f}" fill="{ROLES["highlight"]}"/>'
+                )
             d.raw(f'<line x1="{gx}" y1="{gy + 45}" x2="{gx + 52}" y2="{gy + 45}" stroke="currentColor"/>')
         else:
             for j, op in enumerate((0.9, 0.55, 0.25)):
-                d.raw(f'<line x1="{gx + 4 + j * 16}" y1="{gy + 6}" x2="{gx + 4 + j * 16}" y2="{gy + 40 - j * 12}" stroke="{ROLES["highlight"]}" '
-                      f'stroke-width="3" stroke-opacity="{op}"/>')
+                d.raw(
+                    f'<line x1="{gx + 4 + j * 16}" y1="{gy + 6}" x2="{gx + 4 + j * 16}" y2="{gy + 40 - j * 12}" stroke="{ROLES["highlight"]}" '
+                    f'stroke-width="3" stroke-opacity="{op}"/>'
+                )
         if k < 3:
             d.arrow(W / 2, y + H + 2, W / 2, y + H + gap - 3, width=2)
     # The fix: divide by sqrt(d_k), which cuts the chain between the variance and the saturation.
@@ -275,7 +351,9 @@ def scaling_chain():
     d.text(W + 115, fy + 14, "back to 1:", size=12)
     d.text(W + 115, fy + 30, "the chain is cut", size=12, weight="600")
     d.arrow(W + 38, fy, W / 2 + 16, fy, role="value", width=2)
-    d.raw(f'<path d="M{W / 2 - 9} {fy - 9} l18 18 M{W / 2 + 9} {fy - 9} l-18 18" stroke="{ROLES["value"]}" stroke-width="3"/>')
+    d.raw(
+        f'<path d="M{W / 2 - 9} {fy - 9} l18 18 M{W / 2 + 9} {fy - 9} l-18 18" stroke="{ROLES["value"]}" stroke-width="3"/>'
+    )
     return d
 
 
@@ -283,11 +361,13 @@ def scaling_chain():
 
 
 def multi_head():
-    d = Drawing("Multi-head attention: split into heads, attend per head, concatenate, mix with W_O",
-                "X, n by d_model, is projected into Q, K and V, each n by d_model. Each is split along its columns "
-                "into h blocks of d_k = d_model / h columns, one per head. Head i computes attention on its own "
-                "blocks, giving n by d_k. The heads' outputs are concatenated back into n by d_model and multiplied "
-                "by W_O into the output, n by d_model.")
+    d = Drawing(
+        "Multi-head attention: split into heads, attend per head, concatenate, mix with W_O",
+        "X, n by d_model, is projected into Q, K and V, each n by d_model. Each is split along its columns "
+        "into h blocks of d_k = d_model / h columns, one per head. Head i computes attention on its own "
+        "blocks, giving n by d_k. The heads' outputs are concatenated back into n by d_model and multiplied "
+        "by W_O into the output, n by d_model.",
+    )
     c, h = 11, 3
     blocks = [(2 * i, 2 * i + 2, str(i + 1)) for i in range(h)]
     d.matrix(207, 10, 4, 6, "neutral", cell=c, name="X", shape="[n, d_{model}]")
@@ -295,23 +375,61 @@ def multi_head():
     xs = (90, 245, 400)
     for cx, role, name, w in zip(xs, ("query", "key", "value"), "QKV", ("W^Q", "W^K", "W^V")):
         d.line([(240, 96), (cx, y2 - 20)], role=role, width=1.8)
-        d.matrix(cx - 37, y2, 4, 6, role, cell=c, name=f"{name} = X {w}", shape="[n, d_{model}] = h \u00d7 [n, d_k]", blocks=blocks)
+        d.matrix(
+            cx - 37,
+            y2,
+            4,
+            6,
+            role,
+            cell=c,
+            name=f"{name} = X {w}",
+            shape="[n, d_{model}] = h \u00d7 [n, d_k]",
+            blocks=blocks,
+        )
     d.text(245, y2 + 100, "split: head i takes column block i of Q, K and V", size=12.5, weight="600")
     y3 = y2 + 124
     d.arrow(245, y2 + 106, 245, y3 - 4, width=1.8)
     for i, cx in enumerate(xs):
-        d.box(cx - 72, y3, 144, 44, f"head {i + 1}", "neutral", sub=f"softmax(Q_{i + 1}K_{i + 1}^\u22a4/\u221ad_k) V_{i + 1}")
+        d.box(
+            cx - 72,
+            y3,
+            144,
+            44,
+            f"head {i + 1}",
+            "neutral",
+            sub=f"softmax(Q_{i + 1}K_{i + 1}^\u22a4/\u221ad_k) V_{i + 1}",
+        )
         d.text(cx, y3 + 60, "[n, d_k]", muted=True, size=11.5)
     y4 = y3 + 110
     gx = 245 - 37
     centres = [gx + 11, gx + 37, gx + 63]
     for cx, bx in zip(xs, centres):
         d.line([(cx, y3 + 66), (bx, y4 - 18)], width=1.5)
-    d.matrix(gx, y4, 4, 6, "output", cell=c, name="concat(head_1, \u2026, head_h)", shape="[n, h \u00b7 d_k] = [n, d_{model}]", blocks=blocks)
+    d.matrix(
+        gx,
+        y4,
+        4,
+        6,
+        "output",
+        cell=c,
+        name="concat(head_1, \u2026, head_h)",
+        shape="[n, h \u00b7 d_k] = [n, d_{model}]",
+        blocks=blocks,
+    )
     y5 = y4 + 130
     d.arrow(245, y4 + 82, 245, y5 - 6, width=1.8)
     d.text(255, y4 + 108, "\u00d7 W^O  [d_{model}, d_{model}]", anchor="start", size=12.5, weight="600")
-    d.matrix(gx, y5, 4, 6, "output", cell=c, name="output", shape="[n, d_{model}]", strong={(r, k) for r in range(4) for k in range(6)})
+    d.matrix(
+        gx,
+        y5,
+        4,
+        6,
+        "output",
+        cell=c,
+        name="output",
+        shape="[n, d_{model}]",
+        strong={(r, k) for r in range(4) for k in range(6)},
+    )
     return d
 
 
@@ -327,15 +445,18 @@ def architecture(highlight=(), links=None):
     lit = set().union(*(HIGHLIGHTS[h] for h in highlight)) if highlight else set()
     if links is None:
         links = {k: (doc.split("/")[-1] + ".html", doc) for k, doc in LINKS.items() if doc}
-    d = Drawing("The Transformer, the map of this book",
-                "The encoder-decoder Transformer of Attention Is All You Need, redrawn. Encoder, N layers: input "
-                "embedding plus positional encoding, then multi-head self-attention and a feed-forward network, "
-                "each followed by Add & Norm around a residual path. Decoder, N layers: output embedding plus "
-                "positional encoding, masked multi-head self-attention, multi-head cross-attention over the "
-                "encoder's output (keys and values from the encoder, queries from the decoder), a feed-forward "
-                "network, each with Add & Norm; then a linear layer and a softmax give the output probabilities. "
-                "Blocks link to the chapters that explain them."
-                + (f" Highlighted: {', '.join(sorted(highlight))}." if highlight else ""), size=12.5)
+    d = Drawing(
+        "The Transformer, the map of this book",
+        "The encoder-decoder Transformer of Attention Is All You Need, redrawn. Encoder, N layers: input "
+        "embedding plus positional encoding, then multi-head self-attention and a feed-forward network, "
+        "each followed by Add & Norm around a residual path. Decoder, N layers: output embedding plus "
+        "positional encoding, masked multi-head self-attention, multi-head cross-attention over the "
+        "encoder's output (keys and values from the encoder, queries from the decoder), a feed-forward "
+        "network, each with Add & Norm; then a linear layer and a softmax give the output probabilities. "
+        "Blocks link to the chapters that explain them."
+        + (f" Highlighted: {', '.join(sorted(highlight))}." if highlight else ""),
+        size=12.5,
+    )
     W, G = 186, 24  # column width, vertical gap between blocks
 
     def tag(key):  # "ch 2": which chapter a linked block is in
@@ -361,10 +482,19 @@ def architecture(highlight=(), links=None):
             d.text(x + W / 2, y + 22, title, weight="600", size=12.5)
             if href and tag(key):
                 d.text(x + W - 5, y + 10, tag(key), size=9.5, anchor="end", muted=True)
-        for px, pw, label, k in ((x + W / 2 - 69, 80, "attention", "attention"), (x + W / 2 + 17, 52, "\u00f7 \u221ad_k", "scaling")):
+        for px, pw, label, k in (
+            (x + W / 2 - 69, 80, "attention", "attention"),
+            (x + W / 2 + 17, 52, "\u00f7 \u221ad_k", "scaling"),
+        ):
             href, name = links.get(k, (None, None))
-            with d.group(href=href, label=f"{'scaled dot-product attention' if k == 'attention' else 'dividing by the square root of d_k'}: {name}" if href else None,
-                         class_="qkv-block", data_block=k):
+            with d.group(
+                href=href,
+                label=f"{'scaled dot-product attention' if k == 'attention' else 'dividing by the square root of d_k'}: {name}"
+                if href
+                else None,
+                class_="qkv-block",
+                data_block=k,
+            ):
                 if k in lit:
                     d.rect(px, y + 29, pw, 20, "highlight", tint=0.25, width=2.5, rx=10)
                 else:
@@ -384,7 +514,12 @@ def architecture(highlight=(), links=None):
         """A residual path: from the stream at y_from, round the sublayer, into the Add & Norm at y_into."""
         key = "residual"
         role = "highlight" if key in lit else None
-        d.line([(x_stream, y_from), (side_x, y_from), (side_x, y_into), (box_x, y_into)], role=role, width=2.5 if role else 1.5, head=6)
+        d.line(
+            [(x_stream, y_from), (side_x, y_from), (side_x, y_into), (box_x, y_into)],
+            role=role,
+            width=2.5 if role else 1.5,
+            head=6,
+        )
 
     def stack(x, bottom, parts, side):
         """Blocks from the bottom up; returns the y of the top. side: where the residual paths run."""
@@ -400,16 +535,21 @@ def architecture(highlight=(), links=None):
                 attention(x, y, key, title)
                 if cross:
                     yb = qkv_bar(x, y + h, [cx + 45])
-                    d.raw(f'<line x1="{x - 16}" y1="{y + h + 11}" x2="{cx}" y2="{y + h + 11}" stroke="currentColor" stroke-width="1.5"/>')
+                    d.raw(
+                        f'<line x1="{x - 16}" y1="{y + h + 11}" x2="{cx}" y2="{y + h + 11}" stroke="currentColor" stroke-width="1.5"/>'
+                    )
                     for ax in (cx - 45, cx):
                         d.arrow(ax, y + h + 11, ax, y + h + 1, width=1.5, head=6)
-                    d.raw(f'<line x1="{cx + 45}" y1="{y + h + 11}" x2="{cx + 45}" y2="{y + h + G}" stroke="currentColor" stroke-width="1.5"/>')
+                    d.raw(
+                        f'<line x1="{cx + 45}" y1="{y + h + 11}" x2="{cx + 45}" y2="{y + h + G}" stroke="currentColor" stroke-width="1.5"/>'
+                    )
                     stream_in = (y + h + 17, cx + 45)
                 else:
                     yb = qkv_bar(x, y + h, [cx - 45, cx, cx + 45])
-                    d.raw(f'<line x1="{cx}" y1="{yb}" x2="{cx}" y2="{y + h + G}" stroke="currentColor" stroke-width="1.5"/>')
+                    d.raw(
+                        f'<line x1="{cx}" y1="{yb}" x2="{cx}" y2="{y + h + G}" stroke="currentColor" stroke-width="1.5"/>'
+                    )
                     stream_in = (y + h + 17, cx)
-                attn_y = y
             elif kind == "ff":
                 y -= 34
                 block(x, y, W, 34, "Feed forward", "feed-forward", "output")
@@ -427,7 +567,10 @@ def architecture(highlight=(), links=None):
     enc_x, dec_x = 60, 330
     bottom = 620
     # Embeddings and positional encodings, then the two stacks.
-    for x, label, words, pe_side in ((enc_x, "Input embedding", "inputs", "left"), (dec_x, "Output embedding", "outputs (shifted right)", "right")):
+    for x, label, words, pe_side in (
+        (enc_x, "Input embedding", "inputs", "left"),
+        (dec_x, "Output embedding", "outputs (shifted right)", "right"),
+    ):
         cx = x + W / 2
         d.text(cx, bottom + 66, words, muted=True)
         d.arrow(cx, bottom + 54, cx, bottom + 35, width=1.5)
@@ -436,9 +579,13 @@ def architecture(highlight=(), links=None):
         lit_pe = "positional-encoding" in lit
         with d.group(class_="qkv-block", data_block="positional-encoding"):
             d.circle(cx, bottom - 30, 9, "highlight" if lit_pe else "position", width=3 if lit_pe else 1.5, tint=0.3)
-            d.raw(f'<path d="M{cx - 5} {bottom - 30}h10M{cx} {bottom - 35}v10" stroke="currentColor" stroke-width="1.5"/>')
+            d.raw(
+                f'<path d="M{cx - 5} {bottom - 30}h10M{cx} {bottom - 35}v10" stroke="currentColor" stroke-width="1.5"/>'
+            )
             gx = cx - 60 if pe_side == "left" else cx + 20
-            pts = " ".join(f"{gx + t:.1f},{bottom - 30 - 7 * math.sin(t / 40 * 2 * math.pi):.1f}" for t in range(0, 41, 2))
+            pts = " ".join(
+                f"{gx + t:.1f},{bottom - 30 - 7 * math.sin(t / 40 * 2 * math.pi):.1f}" for t in range(0, 41, 2)
+            )
             d.raw(f'<polyline points="{pts}" fill="none" stroke="{ROLES["position"]}" stroke-width="2"/>')
             if pe_side == "left":
                 d.arrow(gx + 42, bottom - 30, cx - 10, bottom - 30, width=1.2, head=5)
@@ -450,8 +597,14 @@ def architecture(highlight=(), links=None):
                 d.text(gx + 46, bottom - 19, "encoding", anchor="start", size=11.5)
     start = bottom - 39 - G + 8
     enc_parts = [("attn", "multi-head", "Multi-head attention", False), ("norm",), ("ff",), ("norm",)]
-    dec_parts = [("attn", "masked-attention", "Masked multi-head attn.", False), ("norm",),
-                 ("attn", "cross-attention", "Cross-attention", True), ("norm",), ("ff",), ("norm",)]
+    dec_parts = [
+        ("attn", "masked-attention", "Masked multi-head attn.", False),
+        ("norm",),
+        ("attn", "cross-attention", "Cross-attention", True),
+        ("norm",),
+        ("ff",),
+        ("norm",),
+    ]
     enc_top = stack(enc_x, start, enc_parts, "left")
     dec_top = stack(dec_x, start, dec_parts, "right")
     for x, top, side in ((enc_x, enc_top, "left"), (dec_x, dec_top, "right")):
@@ -465,7 +618,9 @@ def architecture(highlight=(), links=None):
     ecx = enc_x + W / 2
     cross_y = start - 56 - G - 26 - G - 56  # top of the cross-attention block
     route_y = enc_top - 40
-    d.line([(ecx, enc_top), (ecx, route_y), (dec_x - 16, route_y), (dec_x - 16, cross_y + 56 + 11)], width=1.8, arrow=False)
+    d.line(
+        [(ecx, enc_top), (ecx, route_y), (dec_x - 16, route_y), (dec_x - 16, cross_y + 56 + 11)], width=1.8, arrow=False
+    )
     d.text((ecx + dec_x - 16) / 2, route_y - 6, "keys and values for the decoder", size=11.5, muted=True)
     # Above the decoder: linear, softmax, probabilities.
     dcx = dec_x + W / 2

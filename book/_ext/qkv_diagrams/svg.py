@@ -62,7 +62,7 @@ def rich(text, size=13):
             out.append(escape(s))
 
     for m in _MARKUP.finditer(text):
-        normal(text[pos:m.start()])
+        normal(text[pos : m.start()])
         body = m.group(2)[1:-1] if m.group(2).startswith("{") else m.group(2)
         target = 0.3 * size if m.group(1) == "_" else -0.42 * size
         out.append(f'<tspan dy="{_fmt(target - cur)}" font-size="72%">{escape(body)}</tspan>')
@@ -110,13 +110,17 @@ class Drawing:
         fill = fill or (colour(role) if role else "none")
         extra = f' fill-opacity="{tint}"' if role and fill != "none" and not fill.startswith("var(") else ""
         extra += f' stroke-dasharray="{dash}"' if dash else ""
-        self.parts.append(f'<rect x="{_fmt(x)}" y="{_fmt(y)}" width="{_fmt(w)}" height="{_fmt(h)}" rx="{rx}" '
-                          f'fill="{fill}"{extra} stroke="{stroke}" stroke-width="{width}"/>')
+        self.parts.append(
+            f'<rect x="{_fmt(x)}" y="{_fmt(y)}" width="{_fmt(w)}" height="{_fmt(h)}" rx="{rx}" '
+            f'fill="{fill}"{extra} stroke="{stroke}" stroke-width="{width}"/>'
+        )
         self._grow(x - width, y - width, x + w + width, y + h + width)
 
     def circle(self, cx, cy, r, role=None, *, width=1.5, tint=TINT):
         fill = f'fill="{colour(role)}" fill-opacity="{tint}"' if role else 'fill="none"'
-        self.parts.append(f'<circle cx="{_fmt(cx)}" cy="{_fmt(cy)}" r="{r}" {fill} stroke="{colour(role) if role else INK}" stroke-width="{width}"/>')
+        self.parts.append(
+            f'<circle cx="{_fmt(cx)}" cy="{_fmt(cy)}" r="{r}" {fill} stroke="{colour(role) if role else INK}" stroke-width="{width}"/>'
+        )
         self._grow(cx - r - width, cy - r - width, cx + r + width, cy + r + width)
 
     def text(self, x, y, s, *, size=None, anchor="middle", weight=None, muted=False, italic=False):
@@ -142,7 +146,9 @@ class Drawing:
             ux, uy = (xb - xa) / L, (yb - ya) / L
             trimmed = list(points[:-1]) + [(xb - ux * head * 0.8, yb - uy * head * 0.8)]
             pts = " ".join(f"{_fmt(x)},{_fmt(y)}" for x, y in trimmed)
-        self.parts.append(f'<polyline points="{pts}" fill="none" stroke="{stroke}" stroke-width="{width}"{d} stroke-linejoin="round"/>')
+        self.parts.append(
+            f'<polyline points="{pts}" fill="none" stroke="{stroke}" stroke-width="{width}"{d} stroke-linejoin="round"/>'
+        )
         for x, y in points:
             self._grow(x, y, x, y)
         if arrow:
@@ -150,7 +156,9 @@ class Drawing:
             tip = (xb, yb)
             a = (xb - ux * head + px * head * 0.5, yb - uy * head + py * head * 0.5)
             b = (xb - ux * head - px * head * 0.5, yb - uy * head - py * head * 0.5)
-            self.parts.append(f'<polygon points="{_fmt(tip[0])},{_fmt(tip[1])} {_fmt(a[0])},{_fmt(a[1])} {_fmt(b[0])},{_fmt(b[1])}" fill="{stroke}"/>')
+            self.parts.append(
+                f'<polygon points="{_fmt(tip[0])},{_fmt(tip[1])} {_fmt(a[0])},{_fmt(a[1])} {_fmt(b[0])},{_fmt(b[1])}" fill="{stroke}"/>'
+            )
 
     def arrow(self, x0, y0, x1, y1, **kw):
         self.line([(x0, y0), (x1, y1)], **kw)
@@ -193,13 +201,19 @@ class Drawing:
         for r in range(rows):
             for c in range(cols):
                 op = ' fill-opacity="0.8"' if (r, c) in strong else ""
-                self.parts.append(f'<rect x="{_fmt(xs[c])}" y="{_fmt(y + r * cell)}" width="{_fmt(cw)}" height="{cell}"{op}/>')
+                self.parts.append(
+                    f'<rect x="{_fmt(xs[c])}" y="{_fmt(y + r * cell)}" width="{_fmt(cw)}" height="{cell}"{op}/>'
+                )
         self.parts.append("</g>")
         for r in range(rows):
             for c in range(cols):
                 if values is not None:
-                    self.text(xs[c] + cw / 2, y + r * cell + cell * 0.68, f"{values[r][c]:.2f}".replace("-", "\u2212"),
-                              size=cell * 0.6)
+                    self.text(
+                        xs[c] + cw / 2,
+                        y + r * cell + cell * 0.68,
+                        f"{values[r][c]:.2f}".replace("-", "\u2212"),
+                        size=cell * 0.6,
+                    )
         for b0, b1, lab in blocks or []:
             self.text((xs[b0] + xs[b1 - 1] + cw) / 2, y - 5, lab, size=self.size - 2, muted=True)
         self.rect(x, y, width, height, None, stroke=col, width=1.5, rx=0)
@@ -221,5 +235,6 @@ class Drawing:
             f'role="{role}" aria-labelledby="{uid}-title {uid}-desc" font-family="{FONT}" font-size="{self.size}" text-anchor="middle" '
             f'fill="currentColor" style="color:var(--qkv-ink, #222832)">'
             f'<title id="{uid}-title">{escape(self.title)}</title><desc id="{uid}-desc">{escape(self.desc)}</desc>'
-            + "".join(self.parts) + "</svg>"
+            + "".join(self.parts)
+            + "</svg>"
         )

@@ -21,4 +21,12 @@ from qkv.widgets.positional import PositionalExplorer
 from qkv.widgets.softmax import D_K_CHOICES, SoftmaxSaturation
 from qkv.widgets.stepthrough import AttentionStepThrough
 
-__all__ = ["D_K_CHOICES", "AttentionMap", "AttentionStepThrough", "MaskPlayground", "NormStatistics", "PositionalExplorer", "SoftmaxSaturation"]
+__all__ = [
+    "D_K_CHOICES",
+    "AttentionMap",
+    "AttentionStepThrough",
+    "MaskPlayground",
+    "NormStatistics",
+    "PositionalExplorer",
+    "SoftmaxSaturation",
+]

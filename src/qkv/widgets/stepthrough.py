@@ -15,7 +15,7 @@ import traitlets
 
 from qkv.attention import scaled_dot_product_attention
 from qkv.checks import check_int
-from qkv.widgets._common import CSS, HERE, QKVWidget, front_end, from_int16_bytes, int16_bytes, to_numpy, unit_scale
+from qkv.widgets._common import CSS, HERE, QKVWidget, from_int16_bytes, front_end, int16_bytes, to_numpy, unit_scale
 
 # The steps, in order: what the reader moves through.
 STEPS = ("inputs", "project", "score", "scale", "softmax", "mix")
@@ -59,7 +59,9 @@ def attention_steps(X, W_Q, W_K, W_V):
     >>> m["weights"][1].round(decimals=2)   # "cat" looks mostly at "sat"
     tensor([0.0900, 0.0900, 0.7400, 0.0900], dtype=torch.float64)
     """
-    X, W_Q, W_K, W_V = (torch.as_tensor(to_numpy(a, n)) for a, n in ((X, "X"), (W_Q, "W_Q"), (W_K, "W_K"), (W_V, "W_V")))
+    X, W_Q, W_K, W_V = (
+        torch.as_tensor(to_numpy(a, n)) for a, n in ((X, "X"), (W_Q, "W_Q"), (W_K, "W_K"), (W_V, "W_V"))
+    )
     for name, W in (("W_Q", W_Q), ("W_K", W_K), ("W_V", W_V)):
         if W.ndim != 2 or W.shape[0] != X.shape[-1]:
             raise ValueError(f"{name}: expected [d_model={X.shape[-1]}, d], got {list(W.shape)}")
@@ -70,8 +72,19 @@ def attention_steps(X, W_Q, W_K, W_V):
     Q, K, V = X @ W_Q, X @ W_K, X @ W_V
     scores = Q @ K.T
     output, weights = scaled_dot_product_attention(Q, K, V)
-    return {"X": X, "W_Q": W_Q, "W_K": W_K, "W_V": W_V, "Q": Q, "K": K, "V": V, "scores": scores,
-            "scaled": scores / math.sqrt(Q.shape[-1]), "weights": weights, "output": output}
+    return {
+        "X": X,
+        "W_Q": W_Q,
+        "W_K": W_K,
+        "W_V": W_V,
+        "Q": Q,
+        "K": K,
+        "V": V,
+        "scores": scores,
+        "scaled": scores / math.sqrt(Q.shape[-1]),
+        "weights": weights,
+        "output": output,
+    }
 
 
 class AttentionStepThrough(QKVWidget):
@@ -122,9 +135,15 @@ class AttentionStepThrough(QKVWidget):
             raise ValueError("a step-through is for tiny sizes: at most 8 tokens and 8 dimensions")
         scales = {k: unit_scale(v) for k, v in m.items()}
         super().__init__(
-            tokens=tokens, n=n, d_model=m["X"].shape[1], d_k=m["Q"].shape[1], d_v=m["V"].shape[1],
-            scales=scales, data={k: int16_bytes(v, scales[k], k) for k, v in m.items()},
-            step=check_int("step", step, 0, len(STEPS) - 1), **kwargs,
+            tokens=tokens,
+            n=n,
+            d_model=m["X"].shape[1],
+            d_k=m["Q"].shape[1],
+            d_v=m["V"].shape[1],
+            scales=scales,
+            data={k: int16_bytes(v, scales[k], k) for k, v in m.items()},
+            step=check_int("step", step, 0, len(STEPS) - 1),
+            **kwargs,
         )
 
     @traitlets.validate("step")
@@ -144,8 +163,17 @@ class AttentionStepThrough(QKVWidget):
 
     def matrices(self):
         """The matrices as the front end decodes them: {name: float64 array of its shape}."""
-        shapes = {"X": (self.n, self.d_model), "W_Q": (self.d_model, self.d_k), "W_K": (self.d_model, self.d_k),
-                  "W_V": (self.d_model, self.d_v), "Q": (self.n, self.d_k), "K": (self.n, self.d_k),
-                  "V": (self.n, self.d_v), "scores": (self.n, self.n), "scaled": (self.n, self.n),
-                  "weights": (self.n, self.n), "output": (self.n, self.d_v)}
+        shapes = {
+            "X": (self.n, self.d_model),
+            "W_Q": (self.d_model, self.d_k),
+            "W_K": (self.d_model, self.d_k),
+            "W_V": (self.d_model, self.d_v),
+            "Q": (self.n, self.d_k),
+            "K": (self.n, self.d_k),
+            "V": (self.n, self.d_v),
+            "scores": (self.n, self.n),
+            "scaled": (self.n, self.n),
+            "weights": (self.n, self.n),
+            "output": (self.n, self.d_v),
+        }
         return {k: from_int16_bytes(self.data[k], self.scales[k]).reshape(shapes[k]) for k in MATRICES}
