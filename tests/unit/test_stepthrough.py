@@ -113,11 +113,11 @@ def test_step_is_validated():
 def test_front_end_is_a_self_contained_module_after_shared_js():
     import re
 
-    from qkv.widgets._common import HERE
+    from qkv.widgets._common import HERE, palette_js, shipped
 
     source = (HERE / "stepthrough.js").read_text(encoding="utf-8")
     assert "export default { render }" in source and not re.search(r"^\s*import\s", source, re.M)
     assert "http://" not in source and "https://" not in source and len(source) < 16_000
     w = AttentionStepThrough()
-    assert w._esm == (HERE / "shared.js").read_text(encoding="utf-8") + source
-    assert w._css.startswith((HERE / "widgets.css").read_text()) and "jupyter-widgets" in w._dom_classes
+    assert w._esm == palette_js() + shipped((HERE / "shared.js").read_text(encoding="utf-8") + source)
+    assert w._css.startswith(shipped((HERE / "widgets.css").read_text())) and "jupyter-widgets" in w._dom_classes

@@ -20,31 +20,39 @@ const EXPLAIN = [
   "Mix: each token's output is the weighted average of the values, output = weights · V.",
 ];
 const TITLES = {
-  X: ["X", "[n, d_model]"], W_Q: ["W_Q", "[d_model, d_k]"], W_K: ["W_K", "[d_model, d_k]"], W_V: ["W_V", "[d_model, d_v]"],
+  X: ["X", "[n, d_model]"],
+  W_Q: ["W_Q", "[d_model, d_k]"], W_K: ["W_K", "[d_model, d_k]"], W_V: ["W_V", "[d_model, d_v]"],
   Q: ["Q = X W_Q", "[n, d_k]"], K: ["K = X W_K", "[n, d_k]"], V: ["V = X W_V", "[n, d_v]"],
   scores: ["Q Kᵀ", "[n, n]"], scaled: ["Q Kᵀ / √d_k", "[n, n]"], weights: ["softmax, row by row", "[n, n]"],
   output: ["output = weights · V", "[n, d_v]"],
 };
-const ROLE = { Q: "query", W_Q: "query", K: "key", W_K: "key", V: "value", W_V: "value", output: "output", weights: "highlight" };
+const MATRIX_ROLE = {
+  Q: "query", W_Q: "query", K: "key", W_K: "key", V: "value", W_V: "value", output: "output",
+  weights: "highlight",
+};
 
 export const fmt2 = (x) => (Number.isFinite(x) ? x.toFixed(2).replace("-", "−") : "—");
 
 function render({ model, el: root }) {
   const names = model.get("step_names");
   const tokens = model.get("tokens");
-  const n = model.get("n"), dims = { n, d_model: model.get("d_model"), d_k: model.get("d_k"), d_v: model.get("d_v") };
+  const n = model.get("n");
+  const dims = { n, d_model: model.get("d_model"), d_k: model.get("d_k"), d_v: model.get("d_v") };
   const shape = (s) => s.replace(/n|d_model|d_k|d_v/g, (m) => String(dims[m]));
   const size = {
     X: [n, dims.d_model], W_Q: [dims.d_model, dims.d_k], W_K: [dims.d_model, dims.d_k], W_V: [dims.d_model, dims.d_v],
-    Q: [n, dims.d_k], K: [n, dims.d_k], V: [n, dims.d_v], scores: [n, n], scaled: [n, n], weights: [n, n], output: [n, dims.d_v],
+    Q: [n, dims.d_k], K: [n, dims.d_k], V: [n, dims.d_v],
+    scores: [n, n], scaled: [n, n], weights: [n, n], output: [n, dims.d_v],
   };
   const palette = model.get("colours");
 
   const prev = el("button", { type: "button", "data-control": "previous" }, "◀ previous");
   const next = el("button", { type: "button", "data-control": "next" }, "next ▶");
-  const slider = el("input", { type: "range", min: 0, max: names.length - 1, step: 1, "data-control": "step", "aria-label": "step" });
+  const stepSlider = el("input", {
+    type: "range", min: 0, max: names.length - 1, step: 1, "data-control": "step", "aria-label": "step",
+  });
   const stepOut = el("output", { "data-readout": "step" });
-  const controls = el("div", { class: "qkv-controls" }, prev, next, el("label", {}, "step", slider, stepOut));
+  const controls = el("div", { class: "qkv-controls" }, prev, next, el("label", {}, "step", stepSlider, stepOut));
   const note = el("p", { class: "qkv-note", "aria-live": "polite", "data-readout": "explanation" });
 
   // One table per matrix; its cells are filled once and shown or blanked by the step.
@@ -63,8 +71,9 @@ function render({ model, el: root }) {
         cells[name].push(...tds);
         table.append(el("tr", {}, ...(rowLabels ? [el("th", { scope: "row" }, rowLabels[r])] : []), ...tds));
       }
-      const colour = palette[ROLE[name]] || "#999999";
-      const panel = el("div", { class: "qkv-panel qkv-step-panel", "data-matrix": name, "data-step": s, style: `border-top: 4px solid ${colour}` },
+      const colour = palette[MATRIX_ROLE[name]] || "#999999";
+      const attrs = { class: "qkv-panel qkv-step-panel", "data-matrix": name, "data-step": s };
+      const panel = el("div", { ...attrs, style: `border-top: 4px solid ${colour}` },
         el("h4", {}, TITLES[name][0], " ", el("span", { class: "qkv-shape" }, shape(TITLES[name][1]))), table);
       panels[name] = panel;
       grid.append(panel);
@@ -80,8 +89,8 @@ function render({ model, el: root }) {
 
   function draw() {
     const step = model.get("step");
-    slider.value = step;
-    slider.setAttribute("aria-valuetext", `step ${step}: ${names[step]}`);
+    stepSlider.value = step;
+    stepSlider.setAttribute("aria-valuetext", `step ${step}: ${names[step]}`);
     stepOut.textContent = `${step} of ${names.length - 1}: ${names[step]}`;
     stepOut.dataset.value = String(step);
     prev.disabled = step === 0;
@@ -102,7 +111,7 @@ function render({ model, el: root }) {
   const go = (s) => { model.set("step", Math.max(0, Math.min(names.length - 1, s))); model.save_changes(); };
   prev.addEventListener("click", () => go(model.get("step") - 1));
   next.addEventListener("click", () => go(model.get("step") + 1));
-  slider.addEventListener("input", () => go(Number(slider.value)));
+  stepSlider.addEventListener("input", () => go(Number(stepSlider.value)));
   const onData = () => { load(); draw(); };
   model.on("change:step", draw);
   model.on("change:data", onData);

@@ -15,7 +15,17 @@ import traitlets
 
 from qkv.attention import scaled_dot_product_attention
 from qkv.checks import check_int
-from qkv.widgets._common import CSS, HERE, QKVWidget, from_int16_bytes, front_end, int16_bytes, to_numpy, unit_scale
+from qkv.widgets._common import (
+    CSS,
+    HERE,
+    QKVWidget,
+    from_int16_bytes,
+    front_end,
+    int16_bytes,
+    shipped,
+    to_numpy,
+    unit_scale,
+)
 
 # The steps, in order: what the reader moves through.
 STEPS = ("inputs", "project", "score", "scale", "softmax", "mix")
@@ -106,7 +116,7 @@ class AttentionStepThrough(QKVWidget):
     """
 
     _esm = front_end("stepthrough")
-    _css = CSS.read_text(encoding="utf-8") + STEP_CSS
+    _css = shipped(CSS.read_text(encoding="utf-8")) + STEP_CSS
 
     tokens = traitlets.List(traitlets.Unicode()).tag(sync=True)
     step_names = traitlets.List(traitlets.Unicode(), default_value=list(STEPS)).tag(sync=True)
