@@ -50,8 +50,6 @@ KNOWN_OWNED_ELSEWHERE: dict[tuple[str, str, str], str] = {
     ("book/04_multi_head.html", "heading-order", ".qkv-widget"): _WIDGET + ": panel titles are <h4> under an <h2>",
     ("book/gallery.html", "heading-order", ".qkv-widget"): _WIDGET + ": panel titles are <h4> under an <h2>",
     ("book/gallery.html", "svg-img-alt", ".qkv-widget"): _WIDGET + ": <svg role=img> drawings without a <title>/aria-label",
-    ("book/04_multi_head.html", "color-contrast", ".qkv-widget"): _WIDGET + ": text below AA contrast in dark mode",
-    ("book/gallery.html", "color-contrast", ".qkv-widget"): _WIDGET + ": text below AA contrast in dark mode",
     # Console messages: the scope is a piece of the message text.
     **{(p, "console", "allowUnionTypes"): (
         "console.warning from the Jupyter widgets HTML manager's JSON-schema validator (ajv strict mode) "
