@@ -9,6 +9,7 @@ figures share one visual language with the widgets and the diagrams:
   (diverging).
 - :func:`use_book_style` is the one set-up call a chapter makes: thread count, seed, seaborn theme,
   palette, and figures rendered as SVG sized for the book's text column.
+- :func:`table`: a data frame as the book shows it, its index an ordinary named column.
 - :func:`heatmap` (an attention map or any labelled matrix), :func:`curves` (losses or metrics over
   training steps, one band of spread per label when several seeds are given) and
   :func:`metric_vs_length` (a metric against sequence length, with the training length marked).
@@ -29,6 +30,7 @@ from pathlib import Path
 import matplotlib as mpl
 import matplotlib.pyplot as plt  # noqa: F401 (the docstring examples draw with it)
 import numpy as np
+import pandas as pd
 import seaborn as sns
 import torch
 from matplotlib.colors import LinearSegmentedColormap
@@ -205,3 +207,28 @@ def metric_vs_length(ax, lengths, runs, train_length=None, ylabel="accuracy", co
     ax.set(xlabel="sequence length", ylabel=ylabel, title=title or "")
     ax.legend(fontsize=8)
     return means
+
+
+def table(frame, formatter="{:.3f}"):
+    """A data frame (or series) as the book shows it: the index becomes an ordinary, named first column.
+
+    pandas draws a named index as a second header row with an empty corner cell, which screen readers
+    announce as an unnamed column; here every column has a header. Numbers are shown with
+    ``formatter`` (a format string or a callable, as :meth:`pandas.io.formats.style.Styler.format`
+    takes); integers are shown as they are.
+
+    >>> frame = pd.DataFrame({"variance": [1.0, 4.0]}, index=pd.Index([1, 4], name="d_k"))
+    >>> styled = table(frame)
+    >>> list(styled.data.columns), "<th" in styled.to_html() and "blank" not in styled.to_html()
+    (['d_k', 'variance'], True)
+    """
+    if isinstance(frame, pd.Series):
+        frame = frame.to_frame()
+    if not isinstance(frame, pd.DataFrame):
+        raise TypeError(f"frame: expected a pandas DataFrame or Series, got {type(frame).__name__}")
+    if isinstance(frame.columns, pd.MultiIndex):  # e.g. .agg(["mean", "min", "max"]): "test MSE mean"
+        frame = frame.set_axis([" ".join(map(str, c)).strip() for c in frame.columns], axis=1)
+    if frame.index.name is not None or not isinstance(frame.index, pd.RangeIndex):
+        frame = frame.reset_index()
+    floats = [c for c in frame.columns if pd.api.types.is_float_dtype(frame[c])]
+    return frame.style.hide(axis="index").format(formatter, subset=floats)
