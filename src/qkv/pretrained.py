@@ -411,6 +411,27 @@ class MiniLM:
         out = self.run(sentence)
         return out.tokens, out.attentions
 
+    @torch.no_grad()
+    def cross_attentions(self, query_sentence: str, key_sentence: str):
+        """``(query_tokens, key_tokens, weights [layers, heads, T_query, T_key])``: one sentence attending to another.
+
+        At each layer, the hidden states of ``query_sentence`` entering that layer are the queries and
+        those of ``key_sentence`` the keys, through the layer's own projections: what each trained head
+        does when one sequence attends to another, as a decoder's cross-attention attends to the
+        encoder's output.
+
+        >>> q_tokens, k_tokens, weights = load_minilm().cross_attentions("A cat.", "The dog sat.")
+        >>> len(q_tokens), len(k_tokens), weights.shape, bool(torch.allclose(weights.sum(-1), torch.tensor(1.0)))
+        (5, 6, torch.Size([6, 12, 5, 6]), True)
+        """
+        q_out, k_out = self.run_batch([checks.check_str("query_sentence", query_sentence),
+                                       checks.check_str("key_sentence", key_sentence)])
+        weights = []
+        for layer, block in enumerate(self.encoder.layers):
+            queries, keys = q_out.hidden_states[layer][None], k_out.hidden_states[layer][None]
+            weights.append(block.self_attn(queries, keys, keys)[1][0])  # [heads, Tq, Tk]
+        return q_out.tokens, k_out.tokens, torch.stack(weights)
+
 
 def _read_json(path: Path) -> dict:
     with open(path, encoding="utf-8") as f:

@@ -154,21 +154,13 @@ class AttentionMap(QKVWidget):
         projections: what each head does when one sequence attends to another, as a decoder's
         cross-attention attends to the encoder's output. Weights ``[6, 12, T_query, T_key]``.
         """
-        import torch
-
         from qkv.pretrained import load_minilm
 
         model = load_minilm() if model is None else model
-        q_out, k_out = model.run_batch([query_sentence, key_sentence])
-        weights = []
-        with torch.no_grad():
-            for layer, block in enumerate(model.encoder.layers):
-                queries, keys = q_out.hidden_states[layer][None], k_out.hidden_states[layer][None]
-                weights.append(block.self_attn(queries, keys, keys)[1][0])  # [heads, Tq, Tk]
+        query_tokens, key_tokens, weights = model.cross_attentions(query_sentence, key_sentence)
         kwargs.setdefault("query_title", "queries (sentence A)")
         kwargs.setdefault("key_title", "keys (sentence B)")
-        return cls(torch.stack(weights), q_out.tokens, k_out.tokens,
-                   labels=[f"{query_sentence} → {key_sentence}"], **kwargs)
+        return cls(weights, query_tokens, key_tokens, labels=[f"{query_sentence} → {key_sentence}"], **kwargs)
 
     def set_data(self, attentions, query_tokens, key_tokens=None, labels=None):
         """Replace the examples (in a live kernel the view redraws); the selection goes back to the first."""
