@@ -14,8 +14,8 @@
   "Show code cell source": a name that does not contain the visible label (WCAG 2.5.3, axe
   label-content-name-mismatch). The summary is written here without that label, so its name is the
   text a reader sees.
-- Theme templates. `templates/` (searched before the themes' own) overrides two pydata-sphinx-theme components for the same reason
-  (the search field and the colour-mode button); see the comments in each.
+- Theme templates. `templates/` (searched before the themes' own) overrides two pydata-sphinx-theme
+  components for the same reason (the search field and the colour-mode button); see the comments in each.
 """
 
 from __future__ import annotations
@@ -85,5 +85,6 @@ def setup(app):
     app.connect("builder-inited", _no_thebe_page_config)
     app.connect("doctree-resolved", _unique_exercise_ids)
     app.add_node(HideCodeCellNode, override=True, html=(_visit_hide_cell_input, _depart_hide_cell_input))
-    app.connect("config-inited", lambda app, config: config.templates_path.insert(0, str(Path(__file__).parent / "templates")))
+    templates = str(Path(__file__).parent / "templates")
+    app.connect("config-inited", lambda app, config: config.templates_path.insert(0, templates))
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -34,28 +34,10 @@ MODES = ("light", "dark")
 # axe-core rules that do not apply to this book, each with the reason. Keep this short and specific.
 AXE_RULES_NOT_APPLICABLE: dict[str, str] = {}
 
-# Failures in files this part of the project does not own (the chapter notebooks' figures, the widgets'
-# own front end). Each entry: (page, check, CSS scope of the offending elements) -> reason. The check is
-# an axe rule id or one of this file's own checks ("img-alt"). The lead empties this after the owners'
-# fixes are merged; an entry that no longer matches anything fails the test, so the list cannot go stale.
-_CHAPTERS = ["book/01_word_vectors.html", "book/02_self_attention.html", "book/03_scaling.html", "book/04_multi_head.html"]
-_NOTEBOOK_FIGURES = "chapter figure without alt text: the notebook's plotting cell must give it (lead, book/*.ipynb)"
-_PANDAS_CORNER = ("pandas tables print an empty corner/index-name header cell; name the index (df.index.name / "
-                  "df.columns.name) or use df.style.hide() in the notebook (lead, book/*.ipynb)")
-_WIDGET = "inside a widget: its own front end (src/qkv/widgets/*.js, widgets.css; the widgets' engineer)"
-KNOWN_OWNED_ELSEWHERE: dict[tuple[str, str, str], str] = {
-    **{(p, "img-alt", ".cell_output"): _NOTEBOOK_FIGURES for p in _CHAPTERS},
-    **{(p, "empty-table-header", ".cell_output"): _PANDAS_CORNER
-       for p in ["book/01_word_vectors.html", "book/03_scaling.html", "book/04_multi_head.html", "book/running.html"]},
-    ("book/04_multi_head.html", "heading-order", ".qkv-widget"): _WIDGET + ": panel titles are <h4> under an <h2>",
-    ("book/gallery.html", "heading-order", ".qkv-widget"): _WIDGET + ": panel titles are <h4> under an <h2>",
-    ("book/gallery.html", "svg-img-alt", ".qkv-widget"): _WIDGET + ": <svg role=img> drawings without a <title>/aria-label",
-    # Console messages: the scope is a piece of the message text.
-    **{(p, "console", "allowUnionTypes"): (
-        "console.warning from the Jupyter widgets HTML manager's JSON-schema validator (ajv strict mode) "
-        "on every page with saved widget state: widget console warnings (the widgets' engineer)")
-       for p in ["book/03_scaling.html", "book/04_multi_head.html", "book/gallery.html"]},
-}
+# Failures this test knows about and tolerates: (page, check, CSS scope of the offending elements) ->
+# reason. The check is an axe rule id or one of this file's own checks ("img-alt"). Empty: every page
+# passes every check. An entry that no longer matches anything fails the test, so it cannot go stale.
+KNOWN_OWNED_ELSEWHERE: dict[tuple[str, str, str], str] = {}
 
 # One evaluate() that measures everything the checks need, after the page has settled.
 MEASURE = r"""() => {

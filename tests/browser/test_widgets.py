@@ -488,7 +488,7 @@ def open_gallery(page, book_url, theme):
 def test_widget_text_is_readable_in_either_theme_and_panels_sit_side_by_side(page, page_log, book_url, theme):
     page.set_viewport_size({"width": 1280, "height": 900})
     open_gallery(page, book_url, theme)
-    for selector in (".qkv-widget h4", ".qkv-widget .qkv-legend", ".qkv-widget dd"):
+    for selector in (".qkv-widget h3", ".qkv-widget .qkv-legend", ".qkv-widget dd"):
         for node in page.locator(selector).all():
             if node.is_visible():
                 ratio = node.evaluate(CONTRAST)

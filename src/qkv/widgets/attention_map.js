@@ -42,13 +42,15 @@ function buildControls(model) {
 // The heatmap and the lines. build(ex) makes the drawing for an example (tokens, cells, lines);
 // draw(state) only changes colours and opacity. onFocus(focus) hears of hover and keyboard focus.
 function buildFigure(titles, onFocus) {
-  const heatmap = el("svg:svg", { role: "img", "data-drawing": "heatmap" });
+  const heatmap = el("svg:svg", {
+    role: "img", "aria-label": "attention weights: one row per query, one column per key", "data-drawing": "heatmap",
+  });
   const lines = el("svg:svg", { "data-drawing": "lines", role: "group" });
   const note = el("p", { class: "qkv-note", "aria-live": "polite", "data-readout": "focus" });
   const legend = el("p", { class: "qkv-legend" });
   const elements = [el("div", { class: "qkv-panels" },
-    el("div", { class: "qkv-panel" }, el("h4", {}, "weights"), heatmap),
-    el("div", { class: "qkv-panel" }, el("h4", {}, "hover or focus a token"), lines)), note, legend];
+    el("div", { class: "qkv-panel" }, el("h3", {}, "weights"), heatmap),
+    el("div", { class: "qkv-panel" }, el("h3", {}, "hover or focus a token"), lines)), note, legend];
   let cells = [], links = [], qNodes = [], kNodes = [], ex = null, shown = null, focus = null;
 
   // The heatmap's tooltip names the cell under the pointer (one <title>, filled on hover).

@@ -70,8 +70,9 @@ function buildFigure({ L, B, fills, dtypes }, pick) {
   const c = 32, gap = 40, top = 34, left = 30, x2 = left + L * c + gap;
   const sequences = Array.from({ length: B }, (_, b) => {
     const svg = el("svg:svg", { viewBox: `0 0 ${x2 + L * c + 24} ${top + L * c + 8}`, role: "img",
+      "aria-label": `sequence ${b + 1}: its mask and its attention weights`,
       "data-drawing": `sequence-${b}` });
-    const title = el("h4");
+    const title = el("h3");
     svg.append(el("svg:text", { x: left, y: 14, "font-size": 12 }, "mask"),
       el("svg:text", { x: x2, y: 14, "font-size": 12 }, "weights"));
     const columnLabels = [], rowLabels = [], maskCells = [], cells = [], labels = [], marks = [];

@@ -41,9 +41,9 @@ function buildFigure({ B, T, F, lengths }, pick) {
   const tables = { layer: readouts(rows("layer")), batch: readouts(rows("batch")) };
   const note = el("p", { class: "qkv-note", "aria-live": "polite", "data-readout": "note" });
   const elements = [el("div", { class: "qkv-panels qkv-wide" },
-    el("div", { class: "qkv-panel" }, el("h4", {}, "LayerNorm: the features of one position"), views.layer,
+    el("div", { class: "qkv-panel" }, el("h3", {}, "LayerNorm: the features of one position"), views.layer,
       tables.layer.dl),
-    el("div", { class: "qkv-panel" }, el("h4", {}, "BatchNorm: one feature over the batch and positions"), views.batch,
+    el("div", { class: "qkv-panel" }, el("h3", {}, "BatchNorm: one feature over the batch and positions"), views.batch,
       tables.batch.dl)),
   note,
   el("p", { class: "qkv-legend" }, "One grid per sequence: rows are positions, columns features. Outlined: " +

@@ -39,10 +39,17 @@ function buildControls(model, sizes) {
 // The table (a heatmap), the vector (or ALiBi's slopes) and the similarity (or ALiBi's bias) panels,
 // with their readouts. draw(state) redraws them for the setting `state` describes.
 function buildFigure() {
-  const table = el("svg:svg", { viewBox: "0 0 640 300", role: "img", "data-drawing": "table" });
-  const vector = el("svg:svg", { viewBox: "0 0 320 190", role: "img", "data-drawing": "vector" });
-  const similarity = el("svg:svg", { viewBox: "0 0 320 190", role: "img", "data-drawing": "similarity" });
-  const titles = { table: el("h4"), vector: el("h4"), similarity: el("h4") };
+  const table = el("svg:svg", {
+    viewBox: "0 0 640 300", role: "img", "aria-label": "the positional table", "data-drawing": "table",
+  });
+  const vector = el("svg:svg", {
+    viewBox: "0 0 320 190", role: "img", "aria-label": "the vector of one position", "data-drawing": "vector",
+  });
+  const similarity = el("svg:svg", {
+    viewBox: "0 0 320 190", role: "img", "aria-label": "similarity of one position with every other",
+    "data-drawing": "similarity",
+  });
+  const titles = { table: el("h3"), vector: el("h3"), similarity: el("h3") };
   const values = readouts([["norm", "length"], ["next", "next"], ["far", "far"], ["slope", "slope"]]);
   const range = el("p", { class: "qkv-legend", "data-readout": "range" });
   const note = el("p", { class: "qkv-note", "aria-live": "polite" });

@@ -69,7 +69,7 @@ function buildControls(model) {
 
 // The bar chart of the probabilities (narrower on a narrow screen, so its text stays readable).
 function buildFigure() {
-  const svg = el("svg:svg", { role: "img", "data-drawing": "bars" });
+  const svg = el("svg:svg", { role: "img", "aria-label": "the softmax weight of each key", "data-drawing": "bars" });
   const axis = el("svg:g", { "font-size": 12 }), bars = el("svg:g");
   const uniform = el("svg:line", { stroke: "currentColor", "stroke-dasharray": "5 4", "stroke-width": 1.2 });
   const xlabel = el("svg:text", { "text-anchor": "middle", "font-size": 12 });

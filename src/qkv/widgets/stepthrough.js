@@ -74,7 +74,7 @@ function render({ model, el: root }) {
       const colour = palette[MATRIX_ROLE[name]] || "#999999";
       const attrs = { class: "qkv-panel qkv-step-panel", "data-matrix": name, "data-step": s };
       const panel = el("div", { ...attrs, style: `border-top: 4px solid ${colour}` },
-        el("h4", {}, TITLES[name][0], " ", el("span", { class: "qkv-shape" }, shape(TITLES[name][1]))), table);
+        el("h3", {}, TITLES[name][0], " ", el("span", { class: "qkv-shape" }, shape(TITLES[name][1]))), table);
       panels[name] = panel;
       grid.append(panel);
     }

@@ -49,7 +49,7 @@ STEP_CSS = """
 .qkv-stepthrough .qkv-controls button:disabled { opacity: 0.45; cursor: default; }
 .qkv-steps-grid { display: flex; flex-wrap: wrap; gap: 0.5rem 0.9rem; align-items: flex-start; }
 .qkv-widget .qkv-step-panel { padding-top: 0.1rem; transition: opacity 0.2s; }
-.qkv-widget .qkv-step-panel h4 { margin: 0.25rem 0; font-size: 0.9em; color: inherit; }
+.qkv-widget .qkv-step-panel h3 { margin: 0.25rem 0; font-size: 0.9em; color: inherit; }
 .qkv-widget .qkv-step-panel .qkv-shape { font-weight: normal; opacity: 0.85; }
 .qkv-widget .qkv-step-panel[data-state="pending"] td { opacity: 0.6; }
 .qkv-widget .qkv-step-panel[data-state="current"] table { outline: 2px solid #D55E00; outline-offset: 1px; }
