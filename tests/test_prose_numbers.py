@@ -22,7 +22,7 @@ import re
 
 import pytest
 
-from booktoc import ROOT, toc_sources
+from booktoc import toc_sources
 
 # Numbers that may be typed anywhere, and why.
 ALLOWED_EVERYWHERE = {
