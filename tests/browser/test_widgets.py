@@ -156,6 +156,11 @@ def test_attention_map_shows_minilm_and_follows_focus(gallery, minilm):
     sentences = [o.get_attribute("value") for o in example.locator("option").all()]
     labels = example.locator("option").all_text_contents()
     tokens, weights = minilm.attentions(labels[0])
+    # it opens on the head the page's text names (found by measurement there), in layer 1 of 6
+    opened = int(head.input_value())
+    assert widget.locator('[data-control="layer"] ~ output').text_content() == "1 of 6" and opened >= 0
+    np.testing.assert_allclose(shown_heatmap(widget), weights[0, opened].numpy().ravel(), atol=2e-5)
+    head.select_option("-1")  # the mean over the heads
     np.testing.assert_allclose(shown_heatmap(widget), weights[0].mean(0).numpy().ravel(), atol=2e-5)
 
     before = drawing(widget, "heatmap")

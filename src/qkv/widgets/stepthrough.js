@@ -64,7 +64,7 @@ function render({ model, el: root }) {
       const rowLabels = ["X", "Q", "K", "V", "scores", "scaled", "weights", "output"].includes(name) ? tokens : null;
       const colLabels = ["scores", "scaled", "weights"].includes(name) ? tokens : null;
       const table = el("table", { class: "qkv-table" });
-      if (colLabels) table.append(el("tr", {}, el("th", {}), ...colLabels.map((t) => el("th", { scope: "col" }, t))));
+      if (colLabels) table.append(el("tr", {}, el("td", {}), ...colLabels.map((t) => el("th", { scope: "col" }, t))));
       cells[name] = [];
       for (let r = 0; r < rows; r++) {
         const tds = Array.from({ length: cols }, () => el("td", {}));
