@@ -14,7 +14,8 @@ import torch
 import traitlets
 
 from qkv.attention import scaled_dot_product_attention
-from qkv.widgets._common import CSS, HERE, QKVWidget, check_int, front_end, from_int16_bytes, int16_bytes, to_numpy, unit_scale
+from qkv.checks import check_int
+from qkv.widgets._common import CSS, HERE, QKVWidget, from_int16_bytes, front_end, int16_bytes, to_numpy, unit_scale
 
 # The steps, in order: what the reader moves through.
 STEPS = ("inputs", "project", "score", "scale", "softmax", "mix")
@@ -58,7 +59,8 @@ def attention_steps(X, W_Q, W_K, W_V):
     >>> m["weights"][1].round(decimals=2)   # "cat" looks mostly at "sat"
     tensor([0.0900, 0.0900, 0.7400, 0.0900], dtype=torch.float64)
     """
-    X, W_Q, W_K, W_V = (torch.as_tensor(to_numpy(a, n)) for a, n in ((X, "X"), (W_Q, "W_Q"), (W_K, "W_K"), (W_V, "W_V")))
+    X, W_Q, W_K, W_V = (torch.as_tensor(to_numpy(a, n))
+                        for a, n in ((X, "X"), (W_Q, "W_Q"), (W_K, "W_K"), (W_V, "W_V")))
     for name, W in (("W_Q", W_Q), ("W_K", W_K), ("W_V", W_V)):
         if W.ndim != 2 or W.shape[0] != X.shape[-1]:
             raise ValueError(f"{name}: expected [d_model={X.shape[-1]}, d], got {list(W.shape)}")
