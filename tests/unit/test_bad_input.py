@@ -480,12 +480,16 @@ def public_callables():
             obj = getattr(obj, "__wrapped__", obj)  # functools.lru_cache
             if name.startswith("_") or not (inspect.isfunction(obj) or inspect.isclass(obj)):
                 continue
+            if "mutmut" in name or "\u01c1" in name:  # the trampolines of `make mutation`
+                continue
             if obj.__module__ != module.__name__:
                 continue
             yield f"{info.name}.{name}"
             if inspect.isclass(obj) and not issubclass(obj, BaseException):
                 for method, fn in vars(obj).items():
                     fn = fn.__func__ if isinstance(fn, (classmethod, staticmethod)) else fn
+                    if "mutmut" in method or "\u01c1" in method:
+                        continue
                     if inspect.isfunction(fn) and (not method.startswith("_")) and method != "extra_repr":
                         yield f"{info.name}.{name}.{method}"
 
