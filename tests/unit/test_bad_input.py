@@ -118,6 +118,7 @@ ROWS = [
      r"m: expected a boolean tensor \(True = may attend\), got torch\.uint8"),
     ("qkv.checks.check_no_nan", lambda: checks.check_no_nan("s", torch.tensor([0.0, float("nan")])), ValueError,
      r"s: expected no NaN, got NaN at index \(1,\) of shape \(2,\)"),
+    ("qkv.checks.check_no_nan", lambda: checks.check_no_nan("s", [0.0]), TypeError, r"s: expected a torch\.Tensor, got list"),  # noqa: E501
     ("qkv.checks.check_module_dtype", lambda: checks.check_module_dtype("x", R(2).double(), torch.float32, True),
      TypeError, r"x: expected dtype torch\.float32 \(or float16/bfloat16\) \(the dtype of the module's weights\), "
      r"got torch\.float64"),
@@ -507,3 +508,16 @@ def test_bad_input(target, call, error, pattern):
         call()
     assert type(info.value) is error or error is ModuleNotFoundError, type(info.value)
     assert re.match(pattern, str(info.value)), f"{target}: {str(info.value)!r} does not match {pattern!r}"
+
+
+def test_valid_values_pass_the_checks():
+    """The other side of each row: what is right is let through (kills mutants that raise too often)."""
+    checks.check_no_nan("s", torch.tensor([0.0, float("inf")]))
+    checks.check_no_nan("s", torch.tensor([1, 2]))
+    assert checks.check_number("eps", 0, low=0.0) == 0.0 and checks.check_number("base", 2, low=0.0, low_open=True) == 2
+    assert checks.check_probability("p", 0) == 0.0 and checks.check_positive_int("n", 3) == 3
+    checks.check_mask("mask", None, (2, 2))
+    checks.check_pair("state", (1, 2), "(h, c)")
+    checks.check_shape("h", torch.zeros(2, 4), (2, 4), "[B, H]")
+    checks.check_module_dtype("x", torch.zeros(2, dtype=torch.bfloat16), torch.float32, low_precision_ok=True)
+    assert checks.check_choice("act", "relu", ("relu", "gelu")) == "relu"
