@@ -3,7 +3,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 BUILD := $(BIN)/jupyter-book build . --warningiserror --keep-going
 
-.PHONY: setup book lint lint-js test bench clean
+.PHONY: setup book lint lint-js test bench clean mutation
 
 setup:
 	bash scripts/setup.sh
@@ -39,3 +39,11 @@ lint-js:
 
 clean:
 	rm -rf _build
+
+# Mutation testing of the validation and masking code (qkv.checks, qkv.masks, qkv.attention) with mutmut,
+# configured in pyproject.toml [tool.mutmut]; not part of `make test`. Results: `.venv/bin/mutmut results`.
+mutation: setup
+	$(BIN)/pip install -q -r requirements-mutation.txt
+	rm -rf mutants
+	$(BIN)/mutmut run --max-children 2
+	$(BIN)/mutmut results

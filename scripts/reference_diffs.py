@@ -159,6 +159,43 @@ def cases(seed):
         yield f"{name} (2 layers)", compare(ours, ref, lambda m, t: flat(m(t)), lambda m, t: flat(m(t)), [x])
 
 
+def dtype_diffs(seeds):
+    """Largest |qkv - PyTorch| of the outputs per module and dtype (float16, bfloat16, float32, float64).
+
+    Inputs are standard normal times 30 (norms: times 300, where float16 squares overflow), so the low
+    precision paths (statistics and scores accumulated in float32) are exercised.
+    """
+    dtypes = [torch.float16, torch.bfloat16, torch.float32, torch.float64]
+    worst = {}
+    for seed in range(seeds):
+        torch.manual_seed(seed)
+        q, k, v = (torch.randn(2, 4, n, 16) * 3 for n in (8, 12, 12))
+        allowed = torch.rand(2, 4, 8, 12) > 0.4
+        allowed[..., 0] = True
+        allowed[0, 0, 3] = False  # one fully masked row
+        bias = torch.zeros(2, 4, 8, 12).masked_fill(~allowed, float("-inf"))
+        x = torch.randn(16, 64) * 300
+        for dtype in dtypes:
+            qd, kd, vd, bd = q.to(dtype), k.to(dtype), v.to(dtype), bias.to(dtype)
+            rows = {
+                "scaled_dot_product_attention (boolean mask)": (
+                    scaled_dot_product_attention(qd, kd, vd, mask=allowed)[0],
+                    F.scaled_dot_product_attention(qd, kd, vd, attn_mask=allowed)),
+                "scaled_dot_product_attention (-inf bias)": (
+                    scaled_dot_product_attention(qd, kd, vd, bias=bd)[0],
+                    F.scaled_dot_product_attention(qd, kd, vd, attn_mask=bd)),
+            }
+            for name, ours_cls, ref_cls in (("LayerNorm", LayerNorm, nn.LayerNorm), ("RMSNorm", RMSNorm, nn.RMSNorm),
+                                            ("BatchNorm1d", BatchNorm1d, nn.BatchNorm1d)):
+                ref = randomise(ref_cls(64))
+                ours = ours_cls(64)
+                ours.load_state_dict(ref.state_dict())
+                rows[name] = (ours.to(dtype)(x.to(dtype)), ref.to(dtype)(x.to(dtype)))
+            for name, (a, b) in rows.items():
+                worst[name, dtype] = max(worst.get((name, dtype), 0.0), max_diff(a.double(), b.double()))
+    return dtypes, worst
+
+
 def time_mha(repeats=15):
     """Median forward+backward seconds: qkv vs nn.MultiheadAttention (CPU, float32)."""
     torch.manual_seed(0)
@@ -212,6 +249,12 @@ def main():
     print(f"{'reference':52s} {'output':>10s} {'gradients':>10s}  gradients / largest |gradient|")
     for name, (o, g, r) in worst.items():
         print(f"{name:52s} {o:10.2e} {g:10.2e} {r:10.2e}")
+
+    dtypes, worst = dtype_diffs(args.seeds)
+    print(f"\nLargest absolute output difference from PyTorch per dtype, {args.seeds} seeds")
+    print(f"{'module':46s}" + "".join(f"{str(d).replace('torch.', ''):>11s}" for d in dtypes))
+    for name in dict.fromkeys(n for n, _ in worst):
+        print(f"{name:46s}" + "".join(f"{worst[name, d]:11.2e}" for d in dtypes))
 
     if not args.no_timing:
         print(f"\nMulti-head attention, CPU ({torch.get_num_threads()} threads), B=32 L=128 d_model=256 heads=8, "

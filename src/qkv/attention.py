@@ -26,27 +26,34 @@ from qkv import checks
 def masked_softmax(scores, mask=None):
     """Softmax over the last dimension (the keys), giving masked keys a weight of exactly zero.
 
+    A key is masked when ``mask`` is False there or when its score is ``-inf`` (a bias can mask too).
+
     Args:
         scores: ``[..., Lq, Lk]`` floating-point scores.
         mask: optional boolean mask broadcastable to ``scores``; ``True`` = may attend.
 
     Returns:
         weights ``[..., Lq, Lk]``: each row sums to one, except a row whose keys are all masked,
-        which is all zeros (not NaN).
+        which is all zeros (not NaN), as in PyTorch's ``scaled_dot_product_attention``.
 
     >>> import torch
     >>> masked_softmax(torch.zeros(2, 3), torch.tensor([[True, True, False], [False, False, False]]))
     tensor([[0.5000, 0.5000, 0.0000],
             [0.0000, 0.0000, 0.0000]])
+    >>> masked_softmax(torch.tensor([0.0, float("-inf")]))   # a -inf score masks its key too
+    tensor([1., 0.])
     """
-    if mask is None:
-        return torch.softmax(scores, dim=-1)
+    checks.check_float("scores", scores)
+    checks.check_min_ndim("scores", scores, 1, "[..., Lk]")
     checks.check_mask("mask", mask, scores.shape)
-    # exp(-inf) = 0, so a masked key gets exactly zero weight and its value cannot leak into the output.
-    weights = torch.softmax(scores.masked_fill(~mask, float("-inf")), dim=-1)
-    # A row with every key masked is softmax(-inf, ..., -inf) = 0/0 = NaN. Zeroing the masked entries
-    # turns that row into zeros and changes no other row, whose masked entries are already 0.
-    return weights.masked_fill(~mask, 0.0)
+    if mask is not None:
+        # exp(-inf) = 0, so a masked key gets exactly zero weight and its value cannot leak into the output.
+        scores = scores.masked_fill(~mask, float("-inf"))
+    masked = scores == float("-inf")  # by the mask or by a -inf bias
+    # A row with every key masked would be softmax(-inf, ..., -inf) = 0/0 = NaN: give it zeros (its
+    # scores are set to 0 first, so not even its gradient is NaN). No other row changes.
+    weights = torch.softmax(scores.masked_fill(masked.all(-1, keepdim=True), 0.0), dim=-1)
+    return weights.masked_fill(masked, 0.0)
 
 
 def scaled_dot_product_attention(query, key, value, mask=None, scale=None, dropout_p=0.0, *, bias=None):
@@ -78,19 +85,26 @@ def scaled_dot_product_attention(query, key, value, mask=None, scale=None, dropo
     """
     checks.check_attention_inputs(query, key, value)
     checks.check_probability("dropout_p", dropout_p)
+    if scale is not None:
+        checks.check_number("scale", scale)
+    scores_shape = (*torch.broadcast_shapes(query.shape[:-2], key.shape[:-2]), query.size(-2), key.size(-2))
+    checks.check_mask("mask", mask, scores_shape)
+    if bias is not None:
+        checks.check_bias("bias", bias, scores_shape)
 
     if scale is None:
         # Dot products of d_k-dimensional unit-variance vectors have variance d_k; dividing by
         # sqrt(d_k) keeps the softmax out of its flat, vanishing-gradient regions.
         scale = 1.0 / math.sqrt(query.size(-1))
-    scores = query @ key.transpose(-2, -1) * scale  # [..., Lq, Lk]
+    # Scores, softmax and mixing in at least float32, as PyTorch does: float16 overflows past 65504.
+    dtype = torch.promote_types(query.dtype, torch.float32)
+    scores = query.to(dtype) @ key.to(dtype).transpose(-2, -1) * scale  # [..., Lq, Lk]
     if bias is not None:
-        checks.check_bias("bias", bias, scores.shape)
         scores = scores + bias
     weights = masked_softmax(scores, mask)
     if dropout_p > 0.0:
         weights = F.dropout(weights, p=dropout_p)
-    return weights @ value, weights
+    return (weights @ value.to(dtype)).to(query.dtype), weights.to(query.dtype)
 
 
 def additive_attention(query, key, value, w_query, w_key, v, mask=None):
@@ -119,8 +133,17 @@ def additive_attention(query, key, value, w_query, w_key, v, mask=None):
     (torch.Size([1, 1, 2]), True)
     """
     checks.check_attention_inputs(query, key, value, same_d_k=False)
+    for name, w in (("w_query", w_query), ("w_key", w_key), ("v", v)):
+        checks.check_float(name, w)
+        checks.check_same_dtype(name, w, "query", query)
+    checks.check_ndim("w_query", w_query, 2, "[d_hidden, d_query]")
+    checks.check_ndim("w_key", w_key, 2, "[d_hidden, d_key]")
     checks.check_size("w_query", w_query, -1, query.size(-1), "d_query")
     checks.check_size("w_key", w_key, -1, key.size(-1), "d_key")
+    checks.check_size("w_key", w_key, 0, w_query.size(0), "d_hidden, the rows of w_query")
+    checks.check_shape("v", v, (w_query.size(0),), "[d_hidden]")
+    scores_shape = (*torch.broadcast_shapes(query.shape[:-2], key.shape[:-2]), query.size(-2), key.size(-2))
+    checks.check_mask("mask", mask, scores_shape)
 
     q = query @ w_query.T  # [..., Lq, d_hidden]
     k = key @ w_key.T  # [..., Lk, d_hidden]
@@ -155,6 +178,9 @@ class AdditiveAttention(nn.Module):
         self.v = nn.Parameter(torch.empty(d_hidden).uniform_(-d_hidden**-0.5, d_hidden**-0.5))
 
     def forward(self, query, key, value, mask=None):
+        for name, x in (("query", query), ("key", key), ("value", value)):
+            checks.check_float(name, x)
+            checks.check_module_dtype(name, x, self.v.dtype)
         return additive_attention(query, key, value, self.query_proj.weight, self.key_proj.weight, self.v, mask)
 
 
@@ -188,6 +214,7 @@ class MultiHeadAttention(nn.Module):
         checks.check_positive_int("num_heads", num_heads)
         checks.check_divisible("d_model", d_model, "num_heads", num_heads)
         checks.check_probability("dropout", dropout)
+        checks.check_flag("bias", bias)
         self.d_model = d_model
         self.num_heads = num_heads
         self.head_dim = d_model // num_heads
@@ -202,7 +229,10 @@ class MultiHeadAttention(nn.Module):
             checks.check_float(name, x)
             checks.check_ndim(name, x, 3, "[batch, length, d_model]")
             checks.check_size(name, x, -1, self.d_model, "d_model")
+            checks.check_size(name, x, 0, query.size(0), "the batch size of query")
+            checks.check_module_dtype(name, x, self.q_proj.weight.dtype)
         checks.check_attention_inputs(query, key, value)
+        checks.check_mask("mask", mask, (query.size(0), self.num_heads, query.size(1), key.size(1)))
 
         def split_heads(x):  # [B, L, d_model] -> [B, heads, L, head_dim]
             return x.view(x.size(0), x.size(1), self.num_heads, self.head_dim).transpose(1, 2)

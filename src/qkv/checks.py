@@ -8,7 +8,10 @@ one line each.
 - Tensors: :func:`check_tensor`, :func:`check_float`, :func:`check_integer`, :func:`check_bool_tensor`
   (masks), :func:`check_token_ids`, and their shapes (:func:`check_ndim`, :func:`check_size`, ...).
 - Python values: :func:`check_flag` (a bool), :func:`check_int` (an int, optionally in a range),
-  :func:`check_positive_int` (sizes), :func:`check_str`, :func:`check_choice`, :func:`check_generator`.
+  :func:`check_positive_int` (sizes), :func:`check_number` (a real number, optionally in a range),
+  :func:`check_probability`, :func:`check_str`, :func:`check_choice`, :func:`check_generator`.
+- Modules: :func:`check_module_dtype` (an input in the dtype of the weights it meets),
+  :func:`check_shape` (a state of one exact shape), :func:`check_pair` (an ``(h, c)`` state).
   These return the checked value (as a plain ``int`` or ``bool``), so a caller can check and assign
   in one line.
 
@@ -59,6 +62,42 @@ def check_bool_tensor(name, mask):
     check_tensor(name, mask)
     if mask.dtype != torch.bool:
         raise TypeError(f"{name}: expected a boolean tensor (True = may attend), got {mask.dtype}")
+
+
+def check_no_nan(name, x):
+    """Raise ``ValueError`` if ``x`` holds a NaN (a score or probability that cannot be ranked)."""
+    check_tensor(name, x)
+    if x.is_floating_point() and bool(x.isnan().any()):
+        where = tuple(int(i) for i in x.isnan().nonzero()[0])
+        raise ValueError(f"{name}: expected no NaN, got NaN at index {where} of shape {tuple(x.shape)}")
+
+
+def check_module_dtype(name, x, dtype, low_precision_ok=False):
+    """Raise ``TypeError`` unless ``x`` has the dtype ``dtype`` of the weights it will meet.
+
+    With ``low_precision_ok`` a float16 or bfloat16 ``x`` may also meet float32 weights, as PyTorch's
+    LayerNorm and BatchNorm1d allow (they compute in float32 and return the input's dtype).
+    """
+    if x.dtype == dtype or (low_precision_ok and dtype == torch.float32 and x.dtype in (torch.float16,
+                                                                                        torch.bfloat16)):
+        return
+    also = " (or float16/bfloat16)" if low_precision_ok and dtype == torch.float32 else ""
+    raise TypeError(f"{name}: expected dtype {dtype}{also} (the dtype of the module's weights), got {x.dtype}")
+
+
+def check_shape(name, x, shape, layout):
+    """Raise ``ValueError`` unless ``x`` (a tensor) has exactly the shape ``shape``, described by ``layout``."""
+    check_tensor(name, x)
+    if tuple(x.shape) != tuple(shape):
+        raise ValueError(f"{name}: expected shape {tuple(shape)} {layout}, got {tuple(x.shape)}")
+
+
+def check_pair(name, value, what):
+    """Raise ``TypeError`` unless ``value`` is a tuple or list of two items, e.g. an LSTM state ``(h, c)``."""
+    if not isinstance(value, (tuple, list)) or len(value) != 2:
+        got = f"{type(value).__name__} of length {len(value)}" if isinstance(value, (tuple, list)) else type(
+            value).__name__
+        raise TypeError(f"{name}: expected a pair {what}, got {got}")
 
 
 def check_same_dtype(name, x, ref_name, ref):
@@ -148,7 +187,9 @@ def check_attention_inputs(query, key, value, same_d_k=True):
 
 
 def check_mask(name, mask, scores_shape):
-    """Raise unless ``mask`` is boolean (True = may attend) and broadcasts to ``scores_shape``."""
+    """Raise unless ``mask`` is boolean (True = may attend) and broadcasts to ``scores_shape``; None passes."""
+    if mask is None:
+        return
     check_bool_tensor(name, mask)
     if not broadcasts_to(mask.shape, scores_shape):
         raise ValueError(
@@ -166,11 +207,29 @@ def check_bias(name, bias, scores_shape):
 
 
 def check_positive_int(name, value):
-    """Raise unless ``value`` is a positive ``int`` (sizes, counts, lengths)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+    """Return ``value`` as an ``int`` if it is a positive integer (sizes, counts, lengths); else raise."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name}: expected a positive integer, got {type(value).__name__} {value!r}")
     if value <= 0:
         raise ValueError(f"{name}: expected a positive integer, got {value}")
+    return int(value)
+
+
+def check_number(name, value, low=None, high=None, low_open=False):
+    """Return ``value`` as a ``float`` if it is a real number (not a bool, not NaN) in range; else raise.
+
+    ``low`` and ``high`` are inclusive bounds (``low_open=True`` makes ``low`` exclusive: ``value > low``).
+    ``TypeError`` for a non-number (a str, None, a tensor), ``ValueError`` for NaN or a value out of range.
+    """
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name}: expected a number, got {type(value).__name__} {value!r}")
+    value = float(value)
+    too_low = low is not None and (value <= low if low_open else value < low)
+    if value != value or too_low or (high is not None and value > high):
+        parts = ([f"> {low}" if low_open else f">= {low}"] if low is not None else []) + (
+            [f"<= {high}"] if high is not None else [])
+        raise ValueError(f"{name}: expected a number{' ' + ' and '.join(parts) if parts else ''}, got {value}")
+    return value
 
 
 def check_divisible(name, value, divisor_name, divisor):
@@ -180,15 +239,19 @@ def check_divisible(name, value, divisor_name, divisor):
 
 
 def check_probability(name, p):
-    """Raise ``ValueError`` unless ``0 <= p < 1`` (dropout rates)."""
+    """Return ``p`` as a ``float`` if ``0 <= p < 1`` (dropout rates); else raise."""
+    if isinstance(p, (bool, np.bool_)) or not isinstance(p, numbers.Real):
+        raise TypeError(f"{name}: expected a probability in [0, 1), got {type(p).__name__} {p!r}")
     if not 0.0 <= p < 1.0:
         raise ValueError(f"{name}: expected a probability in [0, 1), got {p}")
+    return float(p)
 
 
 def check_choice(name, value, choices):
-    """Raise ``ValueError`` unless ``value`` is one of ``choices``."""
-    if value not in choices:
+    """Return ``value`` if it is one of ``choices`` (compared by type and value); else raise ``ValueError``."""
+    if not any(type(value) is type(c) and value == c for c in choices):
         raise ValueError(f"{name}: expected one of {', '.join(map(repr, choices))}, got {value!r}")
+    return value
 
 
 def check_flag(name, value):

@@ -42,6 +42,9 @@ def package_data_dir(module: str, subdir: str, pip_command: str) -> Path:
         ...
     qkv.datapackages.DataPackageNotFoundError: the data package 'no_such_data_package' ...: pip install no-such
     """
+    for name, value in (("module", module), ("subdir", subdir), ("pip_command", pip_command)):
+        if not isinstance(value, str):
+            raise TypeError(f"{name}: expected a str, got {type(value).__name__} {value!r}")
     try:
         root = importlib.resources.files(module)
     except ModuleNotFoundError as err:
@@ -69,6 +72,9 @@ def require_module(module: str, pip_command: str):
         ...
     qkv.datapackages.DataPackageNotFoundError: 'no_such_module' is needed ...: pip install no-such-module
     """
+    for name, value in (("module", module), ("pip_command", pip_command)):
+        if not isinstance(value, str):
+            raise TypeError(f"{name}: expected a str, got {type(value).__name__} {value!r}")
     try:
         return importlib.import_module(module)
     except ModuleNotFoundError as err:

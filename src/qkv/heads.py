@@ -198,6 +198,7 @@ def best_head(scores, largest=True):
     checks.check_ndim("scores", scores, 2, "[layers, heads]")
     checks.check_nonempty("scores", scores, 0)
     checks.check_nonempty("scores", scores, 1)
+    checks.check_no_nan("scores", scores)  # argmax would pick a NaN as the largest
     checks.check_flag("largest", largest)
     flat = scores.flatten()
     index = int(flat.argmax() if largest else flat.argmin())

@@ -40,11 +40,22 @@ def padding_mask(lengths=None, max_len=None, *, tokens=None, pad_id=None):
         checks.check_ndim("tokens", tokens, 2, "[batch, length]")
         if pad_id is None:
             raise ValueError("pad_id: expected the id of the padding token when tokens is given, got None")
+        checks.check_int("pad_id", pad_id)
+        if max_len is not None:
+            raise ValueError(f"max_len: expected None when tokens is given (the mask has their length), "
+                             f"got {max_len!r}")
         return (tokens != pad_id)[:, None, None, :]
 
-    lengths = torch.as_tensor(lengths)
+    if pad_id is not None:
+        raise ValueError(f"pad_id: expected None when lengths is given (it goes with tokens), got {pad_id!r}")
+    if not isinstance(lengths, torch.Tensor):
+        if not isinstance(lengths, (list, tuple)) or not all(isinstance(n, int) for n in lengths):
+            raise TypeError(f"lengths: expected a [batch] integer tensor or a list of ints, got {lengths!r}")
+        lengths = torch.as_tensor(lengths, dtype=torch.long)
     checks.check_integer("lengths", lengths)
     checks.check_ndim("lengths", lengths, 1, "[batch]")
+    if max_len is not None:
+        checks.check_int("max_len", max_len, low=0)
     if max_len is None:
         max_len = int(lengths.max()) if lengths.numel() > 0 else 0
     if lengths.numel() > 0 and (lengths.min() < 0 or lengths.max() > max_len):

@@ -19,7 +19,16 @@ from qkv import checks
 
 
 def _trailing_shape(normalized_shape):
-    return (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+    """``normalized_shape`` as a tuple of positive ints (an int ``n`` is ``(n,)``)."""
+    if isinstance(normalized_shape, (tuple, list, torch.Size)):
+        return tuple(checks.check_positive_int(f"normalized_shape[{i}]", n) for i, n in enumerate(normalized_shape))
+    return (checks.check_positive_int("normalized_shape", normalized_shape),)
+
+
+def _opmath(x):
+    """``x`` in at least float32: PyTorch accumulates a norm's statistics in float32 for float16 and
+    bfloat16 inputs (the squares of values above 256 overflow float16), then rounds the result once."""
+    return x.to(torch.promote_types(x.dtype, torch.float32))
 
 
 def _check_trailing(name, x, shape):
@@ -44,17 +53,20 @@ class LayerNorm(nn.Module):
     def __init__(self, normalized_shape, eps=1e-5, bias=True):
         super().__init__()
         self.normalized_shape = _trailing_shape(normalized_shape)
-        self.eps = eps
+        self.eps = checks.check_number("eps", eps, low=0.0)
+        checks.check_flag("bias", bias)
         self.weight = nn.Parameter(torch.ones(self.normalized_shape))
         self.bias = nn.Parameter(torch.zeros(self.normalized_shape)) if bias else None
 
     def forward(self, x):
         _check_trailing("x", x, self.normalized_shape)
+        checks.check_module_dtype("x", x, self.weight.dtype, low_precision_ok=True)
         dims = tuple(range(-len(self.normalized_shape), 0))
-        mean = x.mean(dim=dims, keepdim=True)
-        var = x.var(dim=dims, unbiased=False, keepdim=True)  # biased: divide by n, as PyTorch does
-        y = (x - mean) / torch.sqrt(var + self.eps) * self.weight
-        return y + self.bias if self.bias is not None else y
+        xf = _opmath(x)  # float16 / bfloat16 -> float32; no change for float32 and float64
+        mean = xf.mean(dim=dims, keepdim=True)
+        var = xf.var(dim=dims, unbiased=False, keepdim=True)  # biased: divide by n, as PyTorch does
+        y = (xf - mean) / torch.sqrt(var + self.eps) * self.weight
+        return (y + self.bias if self.bias is not None else y).to(x.dtype)
 
 
 class BatchNorm1d(nn.Module):
@@ -79,8 +91,8 @@ class BatchNorm1d(nn.Module):
         super().__init__()
         checks.check_positive_int("num_features", num_features)
         self.num_features = num_features
-        self.eps = eps
-        self.momentum = momentum
+        self.eps = checks.check_number("eps", eps, low=0.0)
+        self.momentum = None if momentum is None else checks.check_number("momentum", momentum, low=0.0, high=1.0)
         self.weight = nn.Parameter(torch.ones(num_features))
         self.bias = nn.Parameter(torch.zeros(num_features))
         self.register_buffer("running_mean", torch.zeros(num_features))
@@ -91,6 +103,7 @@ class BatchNorm1d(nn.Module):
         checks.check_float("x", x)
         checks.check_ndim("x", x, (2, 3), "[batch, channels] or [batch, channels, length]")
         checks.check_size("x", x, 1, self.num_features, "num_features")
+        checks.check_module_dtype("x", x, self.weight.dtype, low_precision_ok=True)
         dims = (0,) if x.dim() == 2 else (0, 2)  # every dimension except the channels
         shape = (1, -1) if x.dim() == 2 else (1, -1, 1)  # to broadcast [C] against x
 
@@ -98,8 +111,8 @@ class BatchNorm1d(nn.Module):
             n = x.numel() // self.num_features  # values per channel
             if n < 2:
                 raise ValueError(f"x: expected more than 1 value per channel in training, got shape {tuple(x.shape)}")
-            mean = x.mean(dim=dims)
-            var = x.var(dim=dims, unbiased=False)  # normalise with the biased variance...
+            mean = _opmath(x).mean(dim=dims)  # in float32 for float16 / bfloat16 inputs, as PyTorch
+            var = _opmath(x).var(dim=dims, unbiased=False)  # normalise with the biased variance...
             with torch.no_grad():  # ...but track the unbiased one; the running stats are not learned
                 self.num_batches_tracked += 1
                 m = self.momentum if self.momentum is not None else 1.0 / self.num_batches_tracked.item()
@@ -108,8 +121,8 @@ class BatchNorm1d(nn.Module):
         else:
             mean, var = self.running_mean, self.running_var
 
-        x_hat = (x - mean.view(shape)) / torch.sqrt(var.view(shape) + self.eps)
-        return x_hat * self.weight.view(shape) + self.bias.view(shape)
+        x_hat = (_opmath(x) - mean.view(shape)) / torch.sqrt(var.view(shape) + self.eps)
+        return (x_hat * self.weight.view(shape) + self.bias.view(shape)).to(x.dtype)
 
 
 class RMSNorm(nn.Module):
@@ -117,7 +130,10 @@ class RMSNorm(nn.Module):
 
     ``rms(x) = sqrt(mean(x^2) + eps)`` over the last ``len(normalized_shape)`` dimensions. There is no
     mean subtraction and no bias: cheaper than LayerNorm and, in practice, as good. ``eps=None`` uses
-    ``torch.finfo(x.dtype).eps``, as PyTorch does.
+    the machine epsilon of the dtype the statistics are computed in, as PyTorch does: float32's
+    (``torch.finfo(torch.float32).eps``) for float16, bfloat16 and float32 inputs, float64's for float64.
+    Any floating-point input works with any weight dtype, and the output has the input's dtype
+    (as ``nn.RMSNorm``).
 
     Shapes: ``forward(x [..., *normalized_shape]) -> same shape``.
 
@@ -128,12 +144,13 @@ class RMSNorm(nn.Module):
     def __init__(self, normalized_shape, eps=None):
         super().__init__()
         self.normalized_shape = _trailing_shape(normalized_shape)
-        self.eps = eps
+        self.eps = None if eps is None else checks.check_number("eps", eps, low=0.0)
         self.weight = nn.Parameter(torch.ones(self.normalized_shape))
 
     def forward(self, x):
         _check_trailing("x", x, self.normalized_shape)
-        eps = self.eps if self.eps is not None else torch.finfo(x.dtype).eps
+        xf = _opmath(x)  # float16 / bfloat16 -> float32
+        eps = self.eps if self.eps is not None else torch.finfo(xf.dtype).eps
         dims = tuple(range(-len(self.normalized_shape), 0))
-        rms = torch.sqrt(x.pow(2).mean(dim=dims, keepdim=True) + eps)
-        return x / rms * self.weight
+        rms = torch.sqrt(xf.pow(2).mean(dim=dims, keepdim=True) + eps)
+        return (xf / rms * self.weight).to(x.dtype)

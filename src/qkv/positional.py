@@ -41,6 +41,8 @@ def sinusoidal_encoding(max_len, d_model, dtype=torch.float32):
     checks.check_positive_int("max_len", max_len)
     checks.check_positive_int("d_model", d_model)
     checks.check_divisible("d_model", d_model, "sine/cosine pairs", 2)
+    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+        raise TypeError(f"dtype: expected a floating-point torch.dtype, got {dtype!r}")
     # Computed in float64 so that the float32 table is correctly rounded even at large positions.
     position = torch.arange(max_len, dtype=torch.float64)[:, None]  # [max_len, 1]
     frequency = 10000.0 ** (-torch.arange(0, d_model, 2, dtype=torch.float64) / d_model)  # [d_model/2]
@@ -75,6 +77,7 @@ class SinusoidalPositionalEncoding(nn.Module):
 
     def __init__(self, d_model, max_len=5000, dropout=0.0):
         super().__init__()
+        checks.check_probability("dropout", dropout)
         self.d_model = d_model
         self.max_len = max_len
         self.dropout = nn.Dropout(dropout)
@@ -105,6 +108,9 @@ class LearnedPositionalEmbedding(nn.Module):
 
     def __init__(self, d_model, max_len, dropout=0.0):
         super().__init__()
+        checks.check_positive_int("d_model", d_model)
+        checks.check_positive_int("max_len", max_len)
+        checks.check_probability("dropout", dropout)
         self.d_model = d_model
         self.max_len = max_len
         self.embedding = nn.Embedding(max_len, d_model)
@@ -141,7 +147,7 @@ class RotaryEmbedding(nn.Module):
         checks.check_positive_int("head_dim", head_dim)
         checks.check_divisible("head_dim", head_dim, "rotated pairs", 2)
         self.head_dim = head_dim
-        self.base = base
+        self.base = checks.check_number("base", base, low=0.0, low_open=True)  # base^(-2i/d) needs base > 0
 
     def rotate(self, x, positions=None):
         """Rotate ``x [..., L, head_dim]`` for positions ``[L]`` (default ``0..L-1``)."""
@@ -150,7 +156,10 @@ class RotaryEmbedding(nn.Module):
         checks.check_size("x", x, -1, self.head_dim, "head_dim")
         if positions is None:
             positions = torch.arange(x.size(-2), device=x.device)
-        checks.check_size("positions", positions, 0, x.size(-2), "the length of x")
+        checks.check_tensor("positions", positions)
+        if positions.is_complex() or positions.dtype == torch.bool:
+            raise TypeError(f"positions: expected an integer or floating-point tensor, got {positions.dtype}")
+        checks.check_shape("positions", positions, (x.size(-2),), "[length of x]")
         # Angles in at least float32 (float64 for float64 inputs), then cast back to x's dtype.
         dtype = torch.promote_types(x.dtype, torch.float32)
         theta = self.base ** (-torch.arange(0, self.head_dim, 2, device=x.device, dtype=dtype) / self.head_dim)
@@ -200,6 +209,7 @@ def alibi_bias(num_heads, q_len, k_len, device=None):
             [-0.0625, -0.0000, -0.0625],
             [-0.1250, -0.0625, -0.0000]])
     """
+    checks.check_positive_int("num_heads", num_heads)
     checks.check_positive_int("q_len", q_len)
     checks.check_positive_int("k_len", k_len)
     distance = (torch.arange(k_len, device=device)[None, :] - torch.arange(q_len, device=device)[:, None]).abs()
@@ -218,6 +228,7 @@ def relative_position_bucket(relative_position, bidirectional=True, num_buckets=
     tensor([2, 1, 0, 5, 6, 7])
     """
     checks.check_integer("relative_position", relative_position)
+    _check_buckets(num_buckets, max_distance, bidirectional)
     bucket = torch.zeros_like(relative_position)
     if bidirectional:
         num_buckets //= 2
@@ -230,6 +241,14 @@ def relative_position_bucket(relative_position, bidirectional=True, num_buckets=
     log_ratio = torch.log(distance.clamp(min=max_exact).float() / max_exact) / math.log(max_distance / max_exact)
     large = (max_exact + (log_ratio * (num_buckets - max_exact)).long()).clamp(max=num_buckets - 1)
     return bucket + torch.where(distance < max_exact, distance, large)
+
+
+def _check_buckets(num_buckets, max_distance, bidirectional):
+    """Enough buckets for the exact half (at least 2 per direction), and ``max_distance`` past it."""
+    checks.check_flag("bidirectional", bidirectional)
+    checks.check_int("num_buckets", num_buckets, low=4 if bidirectional else 2)
+    max_exact = (num_buckets // 2 if bidirectional else num_buckets) // 2
+    checks.check_int("max_distance", max_distance, low=max_exact + 1)
 
 
 class RelativePositionBias(nn.Module):
@@ -254,7 +273,7 @@ class RelativePositionBias(nn.Module):
     def __init__(self, num_heads, num_buckets=32, max_distance=128, bidirectional=True):
         super().__init__()
         checks.check_positive_int("num_heads", num_heads)
-        checks.check_positive_int("num_buckets", num_buckets)
+        _check_buckets(num_buckets, max_distance, bidirectional)
         self.num_buckets = num_buckets
         self.max_distance = max_distance
         self.bidirectional = bidirectional

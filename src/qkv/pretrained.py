@@ -82,9 +82,19 @@ class BertConfig:
     hidden_act: str = "gelu"
     pad_token_id: int = 0
 
+    def __post_init__(self):
+        for name in ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
+                     "max_position_embeddings", "type_vocab_size"):
+            checks.check_positive_int(name, getattr(self, name))
+        checks.check_number("layer_norm_eps", self.layer_norm_eps, low=0.0)
+        checks.check_choice("hidden_act", self.hidden_act, ("gelu",))
+        checks.check_int("pad_token_id", self.pad_token_id, low=0, high=self.vocab_size - 1)
+
     @classmethod
     def from_dict(cls, config: dict) -> BertConfig:
         """Keep the fields this encoder uses; check the ones it cannot honour."""
+        if not isinstance(config, dict):
+            raise TypeError(f"config: expected a dict (a parsed config.json), got {type(config).__name__}")
         if config.get("position_embedding_type", "absolute") != "absolute":
             raise ValueError(f"only absolute (learned) positions are supported, got "
                              f"position_embedding_type={config['position_embedding_type']!r}")
@@ -111,6 +121,7 @@ class BertEmbeddings(nn.Module):
 
     def __init__(self, config: BertConfig):
         super().__init__()
+        _check_config(config)
         d = config.hidden_size
         self.word_embeddings = nn.Embedding(config.vocab_size, d)
         self.position_embeddings = nn.Embedding(config.max_position_embeddings, d)
@@ -118,10 +129,14 @@ class BertEmbeddings(nn.Module):
         self.norm = LayerNorm(d, eps=config.layer_norm_eps)
 
     def forward(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor | None = None):
+        checks.check_token_ids("input_ids", input_ids, self.word_embeddings.num_embeddings)
+        checks.check_ndim("input_ids", input_ids, 2, "[batch, length]")
+        checks.check_nonempty("input_ids", input_ids, 1)
+        checks.check_max_length("input_ids", input_ids, self.position_embeddings.num_embeddings)
+        if token_type_ids is not None:
+            checks.check_token_ids("token_type_ids", token_type_ids, self.token_type_embeddings.num_embeddings)
+            checks.check_shape("token_type_ids", token_type_ids, input_ids.shape, "(the shape of input_ids)")
         T = input_ids.shape[1]
-        if T > self.position_embeddings.num_embeddings:
-            raise ValueError(f"input_ids has {T} tokens; this model has only "
-                             f"{self.position_embeddings.num_embeddings} positions")
         if token_type_ids is None:
             token_type_ids = torch.zeros_like(input_ids)
         positions = torch.arange(T, device=input_ids.device)  # [T], broadcast over the batch
@@ -154,6 +169,7 @@ class BertEncoder(nn.Module):
 
     def __init__(self, config: BertConfig):
         super().__init__()
+        _check_config(config)
         self.config = config
         self.embeddings = BertEmbeddings(config)
         self.layers = nn.ModuleList(
@@ -170,6 +186,11 @@ class BertEncoder(nn.Module):
         )
 
     def forward(self, input_ids, lengths=None, token_type_ids=None):
+        checks.check_tensor("input_ids", input_ids)
+        checks.check_ndim("input_ids", input_ids, 2, "[batch, length]")
+        if lengths is not None:
+            checks.check_integer("lengths", lengths)
+            checks.check_shape("lengths", lengths, (input_ids.shape[0],), "[batch of input_ids]")
         mask = None if lengths is None else padding_mask(lengths, max_len=input_ids.shape[1])
         x = self.embeddings(input_ids, token_type_ids)  # [B, T, D]
         hidden_states, attentions = [x], []
@@ -178,6 +199,11 @@ class BertEncoder(nn.Module):
             hidden_states.append(x)
             attentions.append(weights)
         return torch.stack(hidden_states), torch.stack(attentions)
+
+
+def _check_config(config):
+    if not isinstance(config, BertConfig):
+        raise TypeError(f"config: expected a qkv.pretrained.BertConfig, got {type(config).__name__}")
 
 
 def bert_weight_names(num_layers: int) -> dict[str, str]:
@@ -189,6 +215,7 @@ def bert_weight_names(num_layers: int) -> dict[str, str]:
     >>> names["layers.5.norm2.bias"]
     'encoder.layer.5.output.LayerNorm.bias'
     """
+    checks.check_int("num_layers", num_layers, low=0)
     names = {
         "embeddings.word_embeddings.weight": "embeddings.word_embeddings.weight",
         "embeddings.position_embeddings.weight": "embeddings.position_embeddings.weight",
@@ -236,6 +263,10 @@ def load_bert_weights(model: BertEncoder, safetensors_path: str | Path) -> BertE
     >>> all(torch.equal(p, source.state_dict()[k]) for k, p in model.state_dict().items())
     True
     """
+    if not isinstance(model, BertEncoder):
+        raise TypeError(f"model: expected a qkv.pretrained.BertEncoder, got {type(model).__name__}")
+    if not isinstance(safetensors_path, (str, Path)):
+        raise TypeError(f"safetensors_path: expected a str or Path, got {type(safetensors_path).__name__}")
     safetensors = require_module("safetensors", "pip install safetensors")
     names = bert_weight_names(len(model.layers))
     params = dict(model.named_parameters())
@@ -294,9 +325,9 @@ def _check_sentences(sentences) -> list[str]:
     if isinstance(sentences, str):
         return [sentences]
     if not isinstance(sentences, Sequence):
-        raise TypeError(f"sentences must be a str or a list of str, got {type(sentences).__name__}")
+        raise TypeError(f"sentences: expected a str or a list of str, got {type(sentences).__name__}")
     if len(sentences) == 0:
-        raise ValueError("sentences must contain at least one sentence, got an empty list")
+        raise ValueError("sentences: expected at least one sentence, got an empty list")
     return [checks.check_str(f"sentences[{i}]", s) for i, s in enumerate(sentences)]
 
 
@@ -318,6 +349,10 @@ class MiniLM:
     """
 
     def __init__(self, tokenizer, encoder: BertEncoder, max_length: int = 256, normalize: bool = True):
+        if not isinstance(encoder, BertEncoder):
+            raise TypeError(f"encoder: expected a qkv.pretrained.BertEncoder, got {type(encoder).__name__}")
+        checks.check_positive_int("max_length", max_length)
+        checks.check_flag("normalize", normalize)
         self.tokenizer = tokenizer
         self.encoder = encoder.eval()
         self.max_length = max_length

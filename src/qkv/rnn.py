@@ -31,6 +31,8 @@ def rnn_cell(x, h, weight_ih, weight_hh, bias_ih=None, bias_hh=None, nonlinearit
     >>> rnn_cell(torch.ones(1, 2), torch.zeros(1, 1), torch.ones(1, 2), torch.ones(1, 1))
     tensor([[0.9640]])
     """
+    _check_cell("h", x, h, weight_ih, weight_hh, bias_ih, bias_hh, 1)
+    checks.check_choice("nonlinearity", nonlinearity, ("tanh", "relu"))
     pre = F.linear(x, weight_ih, bias_ih) + F.linear(h, weight_hh, bias_hh)
     return torch.tanh(pre) if nonlinearity == "tanh" else torch.relu(pre)
 
@@ -44,7 +46,10 @@ def lstm_cell(x, state, weight_ih, weight_hh, bias_ih=None, bias_hh=None):
     >>> c, h                       # c' = sigmoid(1) * tanh(1); h' = sigmoid(1) * tanh(c')
     (tensor([[0.5568]]), tensor([[0.3696]]))
     """
+    checks.check_pair("state", state, "(h [B, H], c [B, H])")
     h, c = state
+    _check_cell("h", x, h, weight_ih, weight_hh, bias_ih, bias_hh, 4)
+    _check_cell("c", x, c, weight_ih, weight_hh, bias_ih, bias_hh, 4)
     gates = F.linear(x, weight_ih, bias_ih) + F.linear(h, weight_hh, bias_hh)  # [B, 4H]
     i, f, g, o = gates.chunk(4, dim=-1)
     i = torch.sigmoid(i)  # input gate: how much of the candidate to write
@@ -70,12 +75,45 @@ def gru_cell(x, h, weight_ih, weight_hh, bias_ih=None, bias_hh=None):
     >>> gru_cell(torch.ones(1, 1), torch.zeros(1, 1), torch.ones(3, 1), torch.ones(3, 1))
     tensor([[0.2048]])
     """
+    _check_cell("h", x, h, weight_ih, weight_hh, bias_ih, bias_hh, 3)
     x_r, x_z, x_n = F.linear(x, weight_ih, bias_ih).chunk(3, dim=-1)
     h_r, h_z, h_n = F.linear(h, weight_hh, bias_hh).chunk(3, dim=-1)
     r = torch.sigmoid(x_r + h_r)  # reset gate: how much of the past feeds the candidate
     z = torch.sigmoid(x_z + h_z)  # update gate: how much of the old state to keep
     n = torch.tanh(x_n + r * h_n)  # candidate state
     return (1 - z) * n + z * h
+
+
+def _check_cell(state_name, x, h, weight_ih, weight_hh, bias_ih, bias_hh, num_gates):
+    """The checks of one step: ``x [B, in]``, a state ``h [B, H]`` and weights of ``num_gates * H`` rows."""
+    checks.check_float("weight_hh", weight_hh)
+    checks.check_ndim("weight_hh", weight_hh, 2, "[gates * hidden_size, hidden_size]")
+    hidden = weight_hh.size(1)
+    checks.check_shape("weight_hh", weight_hh, (num_gates * hidden, hidden),
+                       f"[{num_gates} * hidden_size, hidden_size]")
+    checks.check_float("weight_ih", weight_ih)
+    checks.check_ndim("weight_ih", weight_ih, 2, "[gates * hidden_size, input_size]")
+    checks.check_size("weight_ih", weight_ih, 0, num_gates * hidden, f"{num_gates} * hidden_size")
+    for name, w in (("weight_ih", weight_ih), ("bias_ih", bias_ih), ("bias_hh", bias_hh)):
+        if w is not None:
+            checks.check_float(name, w)
+            checks.check_same_dtype(name, w, "weight_hh", weight_hh)
+    for name, b in (("bias_ih", bias_ih), ("bias_hh", bias_hh)):
+        if b is not None:
+            checks.check_shape(name, b, (num_gates * hidden,), "[gates * hidden_size]")
+    checks.check_float("x", x)
+    checks.check_ndim("x", x, 2, "[batch, input_size]")
+    checks.check_size("x", x, -1, weight_ih.size(1), "input_size, the columns of weight_ih")
+    checks.check_module_dtype("x", x, weight_hh.dtype)
+    checks.check_float(state_name, h)
+    checks.check_shape(state_name, h, (x.size(0), hidden), "[batch of x, hidden_size]")
+    checks.check_module_dtype(state_name, h, weight_hh.dtype)
+
+
+def _check_sizes(input_size, hidden_size, bias):
+    checks.check_positive_int("input_size", input_size)
+    checks.check_positive_int("hidden_size", hidden_size)
+    checks.check_flag("bias", bias)
 
 
 def _add_weights(module, suffix, input_size, hidden_size, num_gates, bias):
@@ -98,22 +136,32 @@ def _weights(module, suffix=""):
     return [getattr(module, name + suffix) for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
 
 
-def _check_step(module, x, h):
+def _check_step(module, x, *states):
+    """``x [B, input_size]`` and each ``(name, state)`` of ``states`` ``[B, H]`` (None: zeros)."""
     checks.check_float("x", x)
     checks.check_ndim("x", x, 2, "[batch, input_size]")
     checks.check_size("x", x, -1, module.input_size, "input_size")
-    if h is not None and tuple(h.shape) != (x.size(0), module.hidden_size):
-        raise ValueError(f"h: expected shape {(x.size(0), module.hidden_size)}, got {tuple(h.shape)}")
+    checks.check_module_dtype("x", x, module.weight_ih.dtype)
+    for name, h in states:
+        if h is not None:
+            checks.check_float(name, h)
+            checks.check_shape(name, h, (x.size(0), module.hidden_size), "[batch of x, hidden_size]")
+            checks.check_module_dtype(name, h, module.weight_ih.dtype)
 
 
-def _check_sequence(module, x, h0):
+def _check_sequence(module, x, *states):
+    """``x [B, T, input_size]`` and each ``(name, state)`` of ``states`` ``[num_layers, B, H]``."""
     checks.check_float("x", x)
     checks.check_ndim("x", x, 3, "[batch, length, input_size]")
     checks.check_size("x", x, -1, module.input_size, "input_size")
     checks.check_nonempty("x", x, 1)
+    checks.check_module_dtype("x", x, module.weight_ih_l0.dtype)
     expected = (module.num_layers, x.size(0), module.hidden_size)
-    if h0 is not None and tuple(h0.shape) != expected:
-        raise ValueError(f"h0: expected shape {expected} [num_layers, batch, hidden_size], got {tuple(h0.shape)}")
+    for name, h in states:
+        if h is not None:
+            checks.check_float(name, h)
+            checks.check_shape(name, h, expected, "[num_layers, batch of x, hidden_size]")
+            checks.check_module_dtype(name, h, module.weight_ih_l0.dtype)
 
 
 class RNNCell(nn.Module):
@@ -128,12 +176,13 @@ class RNNCell(nn.Module):
 
     def __init__(self, input_size, hidden_size, bias=True, nonlinearity="tanh"):
         super().__init__()
+        _check_sizes(input_size, hidden_size, bias)
         checks.check_choice("nonlinearity", nonlinearity, ("tanh", "relu"))
         self.input_size, self.hidden_size, self.nonlinearity = input_size, hidden_size, nonlinearity
         _add_weights(self, "", input_size, hidden_size, 1, bias)
 
     def forward(self, x, h=None):
-        _check_step(self, x, h)
+        _check_step(self, x, ("h", h))
         if h is None:
             h = x.new_zeros(x.size(0), self.hidden_size)
         return rnn_cell(x, h, *_weights(self), nonlinearity=self.nonlinearity)
@@ -152,11 +201,14 @@ class LSTMCell(nn.Module):
 
     def __init__(self, input_size, hidden_size, bias=True):
         super().__init__()
+        _check_sizes(input_size, hidden_size, bias)
         self.input_size, self.hidden_size = input_size, hidden_size
         _add_weights(self, "", input_size, hidden_size, 4, bias)
 
     def forward(self, x, state=None):
-        _check_step(self, x, None if state is None else state[0])
+        if state is not None:
+            checks.check_pair("state", state, "(h [B, H], c [B, H])")
+        _check_step(self, x, *([] if state is None else [("h", state[0]), ("c", state[1])]))
         if state is None:
             zeros = x.new_zeros(x.size(0), self.hidden_size)
             state = (zeros, zeros)
@@ -174,11 +226,12 @@ class GRUCell(nn.Module):
 
     def __init__(self, input_size, hidden_size, bias=True):
         super().__init__()
+        _check_sizes(input_size, hidden_size, bias)
         self.input_size, self.hidden_size = input_size, hidden_size
         _add_weights(self, "", input_size, hidden_size, 3, bias)
 
     def forward(self, x, h=None):
-        _check_step(self, x, h)
+        _check_step(self, x, ("h", h))
         if h is None:
             h = x.new_zeros(x.size(0), self.hidden_size)
         return gru_cell(x, h, *_weights(self))
@@ -203,8 +256,7 @@ class RNN(nn.Module):
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, dropout=0.0, nonlinearity="tanh"):
         super().__init__()
-        checks.check_positive_int("input_size", input_size)
-        checks.check_positive_int("hidden_size", hidden_size)
+        _check_sizes(input_size, hidden_size, bias)
         checks.check_positive_int("num_layers", num_layers)
         checks.check_probability("dropout", dropout)
         checks.check_choice("nonlinearity", nonlinearity, ("tanh", "relu"))
@@ -219,7 +271,7 @@ class RNN(nn.Module):
         return rnn_cell(x, h, *_weights(self, f"_l{layer}"), nonlinearity=self.nonlinearity)
 
     def forward(self, x, h0=None):
-        _check_sequence(self, x, h0)
+        _check_sequence(self, x, ("h0", h0))
         if h0 is None:
             h0 = x.new_zeros(self.num_layers, x.size(0), self.hidden_size)
         h_n = []
@@ -276,7 +328,9 @@ class LSTM(RNN):
         return lstm_cell(x, state, *_weights(self, f"_l{layer}"))
 
     def forward(self, x, state=None):
-        _check_sequence(self, x, None if state is None else state[0])
+        if state is not None:
+            checks.check_pair("state", state, "(h0, c0), each [num_layers, B, H]")
+        _check_sequence(self, x, *([] if state is None else [("h0", state[0]), ("c0", state[1])]))
         if state is None:
             zeros = x.new_zeros(self.num_layers, x.size(0), self.hidden_size)
             state = (zeros, zeros)

@@ -111,6 +111,7 @@ def saturation(d_k, num_keys, scaled=True, seed=0):
     if num_keys > MAX_KEYS:
         raise ValueError(f"num_keys: expected at most {MAX_KEYS}, got {num_keys}")
     checks.check_flag("scaled", scaled)
+    checks.check_int("seed", seed)
     q, k = sample_query_keys(seed)
     logits = k[:num_keys, :d_k] @ q[:d_k]  # [num_keys]
     if scaled:

@@ -43,6 +43,8 @@ def softmax_jacobian(p):
 def softmax_entropy(p):
     """Entropy ``-sum p log p`` in nats over the last dimension, with ``0 log 0 = 0``.
 
+    A NaN (or negative) probability gives a NaN entropy: nothing is hidden.
+
     It is ``log n`` for a uniform distribution over ``n`` keys and 0 when one key has all the weight.
 
     >>> import math
@@ -52,7 +54,9 @@ def softmax_entropy(p):
     tensor(0.)
     """
     checks.check_float("p", p)
-    terms = torch.where(p > 0, -p * torch.log(torch.where(p > 0, p, 1.0)), torch.zeros_like(p))
+    checks.check_min_ndim("p", p, 1, "[..., n]")
+    zero = p == 0  # NaN is not 0: it goes through the log and stays NaN
+    terms = torch.where(zero, torch.zeros_like(p), -p * torch.log(torch.where(zero, 1.0, p)))
     return terms.sum(-1)
 
 

@@ -58,6 +58,7 @@ def previous_token_batch(generator, batch_size=64, seq_len=8, vocab_size=10, rin
     checks.check_generator("generator", generator)
     for name, value in (("batch_size", batch_size), ("seq_len", seq_len), ("vocab_size", vocab_size)):
         checks.check_positive_int(name, value)
+    checks.check_flag("ring", ring)
     if seq_len < 2:
         raise ValueError(f"seq_len: expected at least 2 positions (one needs a left neighbour), got {seq_len}")
     tokens = torch.randint(vocab_size, (batch_size, seq_len), generator=generator)

@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from qkv import checks
 from qkv.tasks import IGNORE_INDEX
 
 
@@ -62,8 +63,17 @@ def fit(
     >>> losses[-1] < 1e-3 < losses[0]
     True
     """
-    if steps <= 0:
-        raise ValueError(f"steps: expected a positive number of steps, got {steps}")
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model: expected a torch.nn.Module, got {type(model).__name__}")
+    for fn_name, fn in (("batch_fn", batch_fn), ("loss_fn", loss_fn)):
+        if not callable(fn):
+            raise TypeError(f"{fn_name}: expected a function, got {type(fn).__name__} {fn!r}")
+    checks.check_positive_int("steps", steps)
+    checks.check_number("lr", lr, low=0.0, low_open=True)
+    checks.check_int("seed", seed)
+    if log_every is not None:
+        checks.check_int("log_every", log_every, low=0)
+    checks.check_str("name", name)
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
@@ -106,7 +116,9 @@ def token_cross_entropy(model, tokens, targets):
     >>> math.isclose(token_cross_entropy(uniform, tokens, targets).item(), math.log(10), rel_tol=1e-6)
     True
     """
+    _check_targets(model, targets, integer=True)
     logits, _ = model(tokens)
+    _check_outputs("logits", logits, targets, extra=1)
     return F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=IGNORE_INDEX)
 
 
@@ -122,7 +134,9 @@ def token_accuracy(model, tokens, targets):
     >>> 0.0 <= token_accuracy(model, tokens, targets) <= 1.0
     True
     """
+    _check_targets(model, targets, integer=True)
     logits, _ = model(tokens)
+    _check_outputs("logits", logits, targets, extra=1)
     keep = targets != IGNORE_INDEX
     return (logits.argmax(dim=-1)[keep] == targets[keep]).float().mean().item()
 
@@ -144,7 +158,9 @@ def masked_mse(model, inputs, targets):
     >>> torch.allclose(masked_mse(zero, x, targets), targets[:, 2:].pow(2).mean())
     True
     """
+    _check_targets(model, targets, integer=False)
     predictions, _ = model(inputs)
+    _check_outputs("predictions", predictions, targets, extra=0)
     keep = ~targets.isnan()
     return F.mse_loss(predictions[keep], targets[keep])
 
@@ -163,6 +179,24 @@ def within_tolerance(model, inputs, targets, tolerance=0.1):
     >>> 0.0 <= within_tolerance(model, x, targets) <= 1.0
     True
     """
+    _check_targets(model, targets, integer=False)
+    checks.check_number("tolerance", tolerance, low=0.0, low_open=True)
     predictions, _ = model(inputs)
+    _check_outputs("predictions", predictions, targets, extra=0)
     keep = ~targets.isnan()
     return ((predictions[keep] - targets[keep]).abs() < tolerance).float().mean().item()
+
+
+def _check_targets(model, targets, integer):
+    if not callable(model):
+        raise TypeError(f"model: expected a callable returning (outputs, weights), got {type(model).__name__}")
+    (checks.check_integer if integer else checks.check_float)("targets", targets)
+
+
+def _check_outputs(name, outputs, targets, extra):
+    """The model's ``outputs`` have the targets' shape (plus ``extra`` trailing dimensions: the classes)."""
+    checks.check_tensor(name, outputs)
+    if tuple(outputs.shape[: outputs.dim() - extra]) != tuple(targets.shape) or outputs.dim() != targets.dim() + extra:
+        layout = "[*targets.shape, classes]" if extra else "[*targets.shape]"
+        raise ValueError(f"{name}: expected shape {layout} with targets of shape {tuple(targets.shape)}, "
+                         f"got {tuple(outputs.shape)}")

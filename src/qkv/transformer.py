@@ -42,7 +42,11 @@ class PositionwiseFeedForward(nn.Module):
 
     def __init__(self, d_model, d_ff, dropout=0.1, activation="relu", bias=True):
         super().__init__()
+        checks.check_positive_int("d_model", d_model)
+        checks.check_positive_int("d_ff", d_ff)
+        checks.check_probability("dropout", dropout)
         checks.check_choice("activation", activation, ("relu", "gelu"))
+        checks.check_flag("bias", bias)
         self.activation = activation
         self.linear1 = nn.Linear(d_model, d_ff, bias=bias)
         self.linear2 = nn.Linear(d_ff, d_model, bias=bias)
@@ -51,6 +55,7 @@ class PositionwiseFeedForward(nn.Module):
     def forward(self, x):
         checks.check_float("x", x)
         checks.check_size("x", x, -1, self.linear1.in_features, "d_model")
+        checks.check_module_dtype("x", x, self.linear1.weight.dtype)
         h = self.linear1(x)
         h = F.relu(h) if self.activation == "relu" else F.gelu(h)  # F.gelu is the exact erf form
         return self.linear2(self.dropout(h))
@@ -89,6 +94,17 @@ def _check_activations(name, x, d_model):
     checks.check_nonempty(name, x, 1)
 
 
+def _check_layer_args(norm_first, layer_norm_eps, bias):
+    checks.check_flag("norm_first", norm_first)
+    checks.check_number("layer_norm_eps", layer_norm_eps, low=0.0)
+    checks.check_flag("bias", bias)
+
+
+def _scores_shape(layer, x, keys):
+    """The shape ``[B, heads, Lq, Lk]`` of the attention scores that a mask must broadcast to."""
+    return (x.size(0), layer.self_attn.num_heads, x.size(1), keys.size(1))
+
+
 class EncoderLayer(nn.Module):
     """Self-attention then a feed-forward network, each wrapped in a residual connection and a LayerNorm.
 
@@ -111,6 +127,7 @@ class EncoderLayer(nn.Module):
     def __init__(self, d_model, num_heads, d_ff, dropout=0.1, activation="relu", norm_first=False,
                  layer_norm_eps=1e-5, bias=True):
         super().__init__()
+        _check_layer_args(norm_first, layer_norm_eps, bias)
         self.norm_first = norm_first
         self.self_attn = MultiHeadAttention(d_model, num_heads, dropout=dropout, bias=bias)
         self.ff = PositionwiseFeedForward(d_model, d_ff, dropout=dropout, activation=activation, bias=bias)
@@ -121,6 +138,7 @@ class EncoderLayer(nn.Module):
 
     def forward(self, x, mask=None):
         _check_activations("x", x, self.self_attn.d_model)
+        checks.check_mask("mask", mask, _scores_shape(self, x, x))
         if self.norm_first:  # pre-norm: x + sublayer(norm(x))
             h = self.norm1(x)
             attn, weights = self.self_attn(h, h, h, mask)
@@ -165,6 +183,7 @@ class DecoderLayer(nn.Module):
     def __init__(self, d_model, num_heads, d_ff, dropout=0.1, activation="relu", norm_first=False,
                  layer_norm_eps=1e-5, bias=True):
         super().__init__()
+        _check_layer_args(norm_first, layer_norm_eps, bias)
         self.norm_first = norm_first
         self.self_attn = MultiHeadAttention(d_model, num_heads, dropout=dropout, bias=bias)
         self.cross_attn = MultiHeadAttention(d_model, num_heads, dropout=dropout, bias=bias)
@@ -179,6 +198,9 @@ class DecoderLayer(nn.Module):
     def forward(self, x, memory, tgt_mask=None, memory_mask=None):
         _check_activations("x", x, self.self_attn.d_model)
         _check_activations("memory", memory, self.self_attn.d_model)
+        checks.check_size("memory", memory, 0, x.size(0), "the batch size of x")
+        checks.check_mask("tgt_mask", tgt_mask, _scores_shape(self, x, x))
+        checks.check_mask("memory_mask", memory_mask, _scores_shape(self, x, memory))
         if self.norm_first:  # pre-norm: x + sublayer(norm(x))
             h = self.norm1(x)
             attn, self_weights = self.self_attn(h, h, h, tgt_mask)
@@ -333,6 +355,7 @@ class Transformer(nn.Module):
     def __init__(self, src_vocab, tgt_vocab, d_model=512, num_heads=8, num_layers=6, d_ff=2048, dropout=0.1,
                  max_len=5000, norm_first=False, tie_weights=False, activation="relu", layer_norm_eps=1e-5):
         super().__init__()
+        checks.check_flag("tie_weights", tie_weights)
         layer_args = dict(d_model=d_model, num_heads=num_heads, d_ff=d_ff, num_layers=num_layers, dropout=dropout,
                           activation=activation, norm_first=norm_first, layer_norm_eps=layer_norm_eps)
         self.src_embed = TokenEmbedding(src_vocab, d_model)
@@ -354,6 +377,8 @@ class Transformer(nn.Module):
     def encode(self, src, src_mask=None):
         """Source tokens ``[B, S]`` -> memory ``[B, S, d_model]``."""
         self._check_tokens("src", src)
+        checks.check_mask("src_mask", src_mask, (src.size(0), self.encoder.layers[0].self_attn.num_heads,
+                                                 src.size(1), src.size(1)))
         memory, _ = self.encoder(self.positional(self.src_embed(src)), src_mask)
         return memory
 
@@ -363,11 +388,19 @@ class Transformer(nn.Module):
         Position ``t`` of the output predicts token ``t + 1``; it sees only ``tgt[:, :t + 1]``.
         """
         self._check_tokens("tgt", tgt)
+        heads = self.decoder.layers[0].self_attn.num_heads
+        checks.check_float("memory", memory)
+        checks.check_ndim("memory", memory, 3, "[batch, length, d_model]")
+        checks.check_mask("tgt_mask", tgt_mask, (tgt.size(0), heads, tgt.size(1), tgt.size(1)))
+        checks.check_mask("src_mask", src_mask, (tgt.size(0), heads, tgt.size(1), memory.size(1)))
         mask = combine_masks(causal_mask(tgt.size(1), device=tgt.device), tgt_mask)
         x, _, _ = self.decoder(self.positional(self.tgt_embed(tgt)), memory, mask, src_mask)
         return self.output_proj(x)
 
     def forward(self, src, tgt, src_mask=None, tgt_mask=None):
+        self._check_tokens("src", src)
+        self._check_tokens("tgt", tgt)
+        checks.check_size("tgt", tgt, 0, src.size(0), "the batch size of src")
         return self.decode(tgt, self.encode(src, src_mask), src_mask, tgt_mask)
 
     def _check_tokens(self, name, tokens):
@@ -388,6 +421,9 @@ def noam_lr(step, d_model, warmup=4000, factor=1.0):
     0.000699
     """
     checks.check_positive_int("step", step)
+    checks.check_positive_int("d_model", d_model)
+    checks.check_positive_int("warmup", warmup)
+    checks.check_number("factor", factor, low=0.0, low_open=True)
     return factor * d_model**-0.5 * min(step**-0.5, step * warmup**-1.5)
 
 
@@ -401,7 +437,19 @@ def noam_scheduler(optimizer, d_model, warmup=4000, factor=1.0):
     >>> opt.param_groups[0]["lr"] == noam_lr(1, 512, 4000)
     True
     """
+    if not isinstance(optimizer, torch.optim.Optimizer):
+        raise TypeError(f"optimizer: expected a torch.optim.Optimizer, got {type(optimizer).__name__}")
+    noam_lr(1, d_model, warmup, factor)  # checks d_model, warmup and factor now, not at the first step
     return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: noam_lr(s + 1, d_model, warmup, factor))
+
+
+def _check_decoding(model, max_len, bos_id, eos_id):
+    if not isinstance(model, Transformer):
+        raise TypeError(f"model: expected a qkv.transformer.Transformer, got {type(model).__name__}")
+    checks.check_positive_int("max_len", max_len)
+    vocab = model.tgt_embed.embedding.num_embeddings
+    checks.check_int("bos_id", bos_id, low=0, high=vocab - 1)
+    checks.check_int("eos_id", eos_id, low=0, high=vocab - 1)
 
 
 @torch.no_grad()
@@ -424,7 +472,7 @@ def greedy_decode(model, src, max_len, bos_id, eos_id, src_mask=None):
     >>> out.shape[0], int(out[0, 0]), out.shape[1] <= 6
     (1, 0, True)
     """
-    checks.check_positive_int("max_len", max_len)
+    _check_decoding(model, max_len, bos_id, eos_id)
     memory = model.encode(src, src_mask)
     ys = torch.full((src.size(0), 1), bos_id, dtype=torch.long, device=src.device)
     finished = torch.zeros(src.size(0), dtype=torch.bool, device=src.device)
@@ -464,7 +512,8 @@ def beam_search(model, src, beam_size, max_len, bos_id, eos_id, length_penalty=0
     (0, True)
     """
     checks.check_positive_int("beam_size", beam_size)
-    checks.check_positive_int("max_len", max_len)
+    _check_decoding(model, max_len, bos_id, eos_id)
+    checks.check_number("length_penalty", length_penalty)
     checks.check_integer("src", src)
     checks.check_ndim("src", src, 2, "[batch, length]")
     checks.check_size("src", src, 0, 1, "beam search decodes one sentence")

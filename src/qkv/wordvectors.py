@@ -57,9 +57,14 @@ class WordVectors:
     """
 
     def __init__(self, words: list[str], vectors: torch.Tensor):
+        if isinstance(words, str) or not isinstance(words, (list, tuple)):
+            raise TypeError(f"words: expected a list of str, got {type(words).__name__}")
+        for i, w in enumerate(words):
+            checks.check_str(f"words[{i}]", w)
+        checks.check_float("vectors", vectors)
         if vectors.ndim != 2 or vectors.shape[0] != len(words):
             raise ValueError(
-                f"vectors must be [len(words), D] = [{len(words)}, D], got {tuple(vectors.shape)}"
+                f"vectors: expected shape [len(words), D] = [{len(words)}, D], got {tuple(vectors.shape)}"
             )
         self.words = list(words)
         self.vectors = vectors.float()
@@ -105,10 +110,8 @@ class WordVectors:
 
     def cosines(self, query: torch.Tensor) -> torch.Tensor:
         """Cosine similarity of a query vector [D] with every word: Tensor [V]."""
-        if not isinstance(query, torch.Tensor):
-            raise TypeError(f"query must be a Tensor [D], got {type(query).__name__}")
-        if query.shape != (self.dim,):
-            raise ValueError(f"query must be a Tensor of shape ({self.dim},), got {tuple(query.shape)}")
+        checks.check_float("query", query)
+        checks.check_shape("query", query, (self.dim,), "[D]")
         query = query.float()
         return (self.vectors @ query) / (self.norms * query.norm()).clamp_min(1e-12)
 
@@ -122,12 +125,12 @@ class WordVectors:
         """
         k = checks.check_int("k", k, low=1)
         if isinstance(exclude, str):
-            raise TypeError(f"exclude must be a collection of words, not the str {exclude!r}")
+            raise TypeError(f"exclude: expected a collection of words, got the str {exclude!r}")
         if isinstance(query, str):
             exclude = {query, *exclude}
             query = self[query]
         elif not isinstance(query, torch.Tensor):
-            raise TypeError(f"query must be a str or a Tensor [D], got {type(query).__name__}")
+            raise TypeError(f"query: expected a str or a Tensor [D], got {type(query).__name__}")
         cos = self.cosines(query)  # [V]
         for word in exclude:
             if word in self.index:
@@ -145,6 +148,7 @@ class WordVectors:
         """
         for name, word in (("a", a), ("b", b), ("c", c)):
             checks.check_str(name, word)
+        checks.check_int("k", k, low=1)
 
         def unit(word):  # [D], length 1
             return self[word] / self.norms[self.id(word)]

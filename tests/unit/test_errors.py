@@ -62,7 +62,7 @@ def test_query_key_value_sizes_that_do_not_match():
         mha(torch.randn(2, 3, 6), q, q)
     with raises(ValueError, "value: expected dimension -2 of size 3 (the length of key), got shape (2, 4, 8)"):
         mha(q, q, torch.randn(2, 4, 8))
-    with raises(ValueError, "key: batch dimensions (3,) do not broadcast with those of query, (2,)"):
+    with raises(ValueError, "key: expected dimension 0 of size 2 (the batch size of query), got shape (3, 3, 8)"):
         mha(q, torch.randn(3, 3, 8), torch.randn(3, 3, 8))
     with raises(ValueError, "query: expected 3 dimensions [batch, length, d_model], got shape (3, 8)"):
         mha(q[0], q[0], q[0])
@@ -205,9 +205,9 @@ def test_other_bad_arguments():
     with raises(ValueError, "x: expected 2 or 3 dimensions [batch, channels] or [batch, channels, length], "
                             "got shape (2, 3, 4, 5)"):
         BatchNorm1d(3)(torch.randn(2, 3, 4, 5))
-    with raises(ValueError, "h0: expected shape (2, 3, 5) [num_layers, batch, hidden_size], got (1, 3, 5)"):
+    with raises(ValueError, "h0: expected shape (2, 3, 5) [num_layers, batch of x, hidden_size], got (1, 3, 5)"):
         RNN(4, 5, num_layers=2)(torch.randn(3, 6, 4), torch.zeros(1, 3, 5))
-    with raises(ValueError, "h: expected shape (3, 5), got (3, 4)"):
+    with raises(ValueError, "h: expected shape (3, 5) [batch of x, hidden_size], got (3, 4)"):
         LSTMCell(4, 5)(torch.randn(3, 4), (torch.zeros(3, 4), torch.zeros(3, 4)))
     with raises(ValueError, "step: expected a positive integer, got 0"):
         noam_lr(0, 512, 4000)

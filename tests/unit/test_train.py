@@ -39,7 +39,7 @@ def test_model_is_left_in_eval_mode():
 
 
 def test_steps_must_be_positive():
-    with pytest.raises(ValueError, match="steps: expected a positive number of steps, got 0"):
+    with pytest.raises(ValueError, match="steps: expected a positive integer, got 0"):
         fit(nn.Linear(3, 1), _batch, _mse, steps=0)
 
 # ----------------------------------------------------------------------------------------------------

@@ -138,16 +138,16 @@ def test_non_string_words_raise_type_error(glove):
         glove.similarity(3, "frog")
     with pytest.raises(TypeError, match="^c: expected a str, got NoneType None$"):
         glove.analogy("king", "man", None)
-    with pytest.raises(TypeError, match="query must be a str or a Tensor"):
+    with pytest.raises(TypeError, match=r"query: expected a str or a Tensor \[D\], got list"):
         glove.nearest(["frog"])
-    with pytest.raises(TypeError, match="exclude must be a collection"):
+    with pytest.raises(TypeError, match="exclude: expected a collection of words"):
         glove.nearest("frog", exclude="toad")
 
 
 def test_wrong_query_vector_shape(glove):
-    with pytest.raises(TypeError, match="query must be a Tensor"):
+    with pytest.raises(TypeError, match="query: expected a torch.Tensor, got list"):
         glove.cosines([0.0] * 50)
-    with pytest.raises(ValueError, match=r"query must be a Tensor of shape \(50,\), got \(3,\)"):
+    with pytest.raises(ValueError, match=r"query: expected shape \(50,\) \[D\], got \(3,\)"):
         glove.nearest(torch.zeros(3))
 
 
@@ -159,7 +159,7 @@ def test_bad_top_n(top_n, error):
 
 
 def test_word_vectors_shape_check():
-    with pytest.raises(ValueError, match=r"vectors must be \[len\(words\), D\] = \[2, D\], got \(3, 4\)"):
+    with pytest.raises(ValueError, match=r"vectors: expected shape \[len\(words\), D\] = \[2, D\], got \(3, 4\)"):
         WordVectors(["a", "b"], torch.zeros(3, 4))
 
 
