@@ -14,7 +14,8 @@ import torch
 import traitlets
 
 from qkv.attention import scaled_dot_product_attention
-from qkv.widgets._common import CSS, HERE, QKVWidget, check_int, front_end, from_int16_bytes, int16_bytes, to_numpy, unit_scale
+from qkv.checks import check_int
+from qkv.widgets._common import CSS, HERE, QKVWidget, front_end, from_int16_bytes, int16_bytes, to_numpy, unit_scale
 
 # The steps, in order: what the reader moves through.
 STEPS = ("inputs", "project", "score", "scale", "softmax", "mix")
