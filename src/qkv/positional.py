@@ -286,3 +286,51 @@ class RelativePositionBias(nn.Module):
         offset = torch.arange(k_len, device=device)[None, :] - torch.arange(q_len, device=device)[:, None]
         bucket = relative_position_bucket(offset, self.bidirectional, self.num_buckets, self.max_distance)
         return self.relative_attention_bias(bucket).permute(2, 0, 1)  # [q_len, k_len, heads] -> [heads, ...]
+
+
+class RelativePositionEmbedding(nn.Module):
+    """Shaw et al.'s (2018) relative positions: a learned vector per clipped offset, added to the keys.
+
+    The score of query ``i`` and key ``j`` becomes ``q_i . (k_j + a[clip(j - i)]) / sqrt(head_dim)``,
+    where ``clip`` limits the offset to ``[-max_distance, max_distance]``: ``2 max_distance + 1``
+    vectors, whatever the length, and every offset beyond the clip shares the vector at the clip.
+    (The paper also adds a second such table to the values; this is the keys' table, shared by all
+    heads as in the paper.)
+
+    Args:
+        head_dim: size of queries and keys. max_distance: the clipping distance (the paper's ``k``).
+
+    Shapes: ``forward(q_len, k_len) -> [q_len, k_len, head_dim]`` (the vectors ``a_ij``);
+    ``score_bias(query [..., Lq, head_dim], k_len) -> [..., Lq, k_len]``, the term
+    ``q_i . a_ij / sqrt(head_dim)`` for the ``bias`` argument of
+    :func:`qkv.attention.scaled_dot_product_attention`.
+
+    >>> rel = RelativePositionEmbedding(head_dim=4, max_distance=2)
+    >>> rel(3, 5).shape, rel.embedding.weight.shape
+    (torch.Size([3, 5, 4]), torch.Size([5, 4]))
+    >>> torch.equal(rel(1, 10)[0, 9], rel(1, 10)[0, 2])   # offsets 9 and 2 are both clipped to 2
+    True
+    """
+
+    def __init__(self, head_dim, max_distance=16):
+        super().__init__()
+        checks.check_positive_int("head_dim", head_dim)
+        checks.check_positive_int("max_distance", max_distance)
+        self.head_dim = head_dim
+        self.max_distance = max_distance
+        self.embedding = nn.Embedding(2 * max_distance + 1, head_dim)  # offsets -max_distance..max_distance
+
+    def forward(self, q_len, k_len):
+        checks.check_positive_int("q_len", q_len)
+        checks.check_positive_int("k_len", k_len)
+        device = self.embedding.weight.device
+        offset = torch.arange(k_len, device=device)[None, :] - torch.arange(q_len, device=device)[:, None]
+        return self.embedding(offset.clamp(-self.max_distance, self.max_distance) + self.max_distance)
+
+    def score_bias(self, query, k_len):
+        """``q_i . a_ij / sqrt(head_dim)`` for every query ``i`` and key ``j``: ``[..., Lq, k_len]``."""
+        checks.check_float("query", query)
+        checks.check_min_ndim("query", query, 2, "[..., length, head_dim]")
+        checks.check_size("query", query, -1, self.head_dim, "head_dim")
+        table = self(query.size(-2), k_len)  # [Lq, Lk, head_dim]
+        return torch.einsum("...id,ijd->...ij", query, table) / math.sqrt(self.head_dim)

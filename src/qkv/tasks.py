@@ -13,6 +13,9 @@ Tasks with token targets (class ids, ``IGNORE_INDEX`` where a position has none)
 - :func:`previous_token_batch`: every position must copy the token to its left.
 - :func:`key_value_lookup_batch`: find the value of the key that matches a query.
 - :func:`first_and_previous_batch`: the first token minus the previous one, modulo the vocabulary.
+- :func:`copy_back_batch`: every position copies the token ``offset`` places to its left, at any length
+  (a relative position: chapter 5's length-generalisation experiment).
+- :func:`token_at_batch`: every position copies the token at one fixed position (an absolute position).
 
 Tasks with real-valued targets (NaN where a position has none), scored with
 :func:`qkv.train.masked_mse` and :func:`qkv.train.within_tolerance`:
@@ -126,6 +129,65 @@ def first_and_previous_batch(generator, batch_size=64, seq_len=8, vocab_size=10)
     tokens = torch.randint(vocab_size, (batch_size, seq_len), generator=generator)
     targets = torch.full_like(tokens, IGNORE_INDEX)
     targets[:, 2:] = (tokens[:, :1] - tokens[:, 1:-1]) % vocab_size  # first token minus the previous one
+    return tokens, targets
+
+
+def copy_back_batch(generator, batch_size=64, seq_len=16, vocab_size=16, offset=2):
+    """Random tokens; the target at position ``i >= offset`` is the token ``offset`` places back.
+
+    The answer is always at the same *relative* position (``i - offset``), whatever the length of the
+    sequence, so a model that finds it by the offset works at every length, and one that learned each
+    absolute position separately only at the lengths it was trained on. The first ``offset``
+    positions have no such token: their target is ``IGNORE_INDEX``.
+
+    Args:
+        generator: a ``torch.Generator``.
+        batch_size, seq_len, vocab_size, offset: positive ints, ``seq_len > offset``.
+
+    Returns:
+        ``(tokens [batch_size, seq_len], targets [batch_size, seq_len])``, int64.
+
+    >>> import torch
+    >>> tokens, targets = copy_back_batch(torch.Generator().manual_seed(0), 2, 6, 10, offset=2)
+    >>> bool((targets[:, 2:] == tokens[:, :-2]).all()), targets[0, :2].tolist()
+    (True, [-100, -100])
+    """
+    checks.check_generator("generator", generator)
+    for name, value in (("batch_size", batch_size), ("seq_len", seq_len), ("vocab_size", vocab_size),
+                        ("offset", offset)):
+        checks.check_positive_int(name, value)
+    if seq_len <= offset:
+        raise ValueError(f"seq_len: expected more than offset = {offset} positions (one needs a target), "
+                         f"got {seq_len}")
+    tokens = torch.randint(vocab_size, (batch_size, seq_len), generator=generator)
+    targets = torch.full_like(tokens, IGNORE_INDEX)
+    targets[:, offset:] = tokens[:, :-offset]  # targets[:, i] = tokens[:, i - offset]
+    return tokens, targets
+
+
+def token_at_batch(generator, batch_size=64, seq_len=16, vocab_size=16, position=2):
+    """Random tokens; the target at every position ``i >= position`` is the token at ``position``.
+
+    The answer is at one *absolute* position, so its offset from the query changes with the query.
+    Positions before ``position`` (which a causal model cannot see it from) get ``IGNORE_INDEX``.
+
+    Returns:
+        ``(tokens [batch_size, seq_len], targets [batch_size, seq_len])``, int64.
+
+    >>> import torch
+    >>> tokens, targets = token_at_batch(torch.Generator().manual_seed(0), 2, 6, 10, position=2)
+    >>> bool((targets[:, 2:] == tokens[:, 2:3]).all()), targets[0, :2].tolist()
+    (True, [-100, -100])
+    """
+    checks.check_generator("generator", generator)
+    for name, value in (("batch_size", batch_size), ("seq_len", seq_len), ("vocab_size", vocab_size)):
+        checks.check_positive_int(name, value)
+    checks.check_int("position", position, 0)
+    if seq_len <= position:
+        raise ValueError(f"seq_len: expected more than position = {position} positions, got {seq_len}")
+    tokens = torch.randint(vocab_size, (batch_size, seq_len), generator=generator)
+    targets = torch.full_like(tokens, IGNORE_INDEX)
+    targets[:, position:] = tokens[:, position : position + 1]
     return tokens, targets
 
 

@@ -10,6 +10,8 @@ knows about the others came through attention.
   and keys of size ``d_k``, scaled by ``1 / sqrt(d_k)`` or not.
 - :class:`MultiHeadReader`: embeddings, one multi-head attention layer and an MLP read-out, for
   tokens or for real numbers.
+- :class:`PositionalReader`: token embeddings, one causal multi-head attention layer with a choice of
+  positional encoding (none, sinusoidal, learned, relative, RoPE, ALiBi) and a linear read-out.
 """
 
 from __future__ import annotations
@@ -19,6 +21,14 @@ from torch import nn
 
 from qkv import checks
 from qkv.attention import AdditiveAttention, MultiHeadAttention, scaled_dot_product_attention
+from qkv.masks import causal_mask
+from qkv.positional import (
+    LearnedPositionalEmbedding,
+    RelativePositionEmbedding,
+    RotaryEmbedding,
+    SinusoidalPositionalEncoding,
+    alibi_bias,
+)
 
 
 class OneLayerAttention(nn.Module):
@@ -218,3 +228,77 @@ class MultiHeadReader(nn.Module):
         else:
             x = self.input_embedding(inputs)
         return x + self.position_embedding(positions)
+
+
+class PositionalReader(nn.Module):
+    """Token embeddings, one causal multi-head attention layer with a choice of positions, a linear read-out.
+
+    The same model for every way of giving attention the order of the tokens; only ``positional``
+    changes where position enters:
+
+    - ``"none"``: nowhere (the causal mask is the only hint of order);
+    - ``"sinusoidal"`` / ``"learned"``: a vector added to each token embedding, before the projections
+      (:class:`qkv.positional.SinusoidalPositionalEncoding`, :class:`qkv.positional.LearnedPositionalEmbedding`);
+    - ``"relative"``: Shaw et al.'s learned vector per clipped offset, added to the keys inside the
+      score (:class:`qkv.positional.RelativePositionEmbedding`, clipped at ``max_distance``);
+    - ``"rope"``: queries and keys rotated by their position (:class:`qkv.positional.RotaryEmbedding`);
+    - ``"alibi"``: ``-slope_h * (i - j)`` added to the scores, a fixed slope per head
+      (:func:`qkv.positional.alibi_bias`).
+
+    As in the other toy models there is no residual connection: each position's output is only what
+    attention brought it, so the model can copy a token only by attending to it.
+
+    Args:
+        vocab_size: number of tokens. positional: one of ``POSITIONAL``.
+        d_model: model size, divisible by ``num_heads``. num_heads: number of heads.
+        max_len: rows of the sinusoidal and learned tables (the longest sequence they accept).
+        max_distance: the clipping distance of ``"relative"``.
+
+    Shapes: ``forward(tokens [B, T])`` returns ``(logits [B, T, vocab_size], weights [B, heads, T, T])``.
+
+    >>> import torch
+    >>> model = PositionalReader(vocab_size=10, positional="rope", d_model=16, num_heads=2)
+    >>> logits, weights = model(torch.randint(10, (3, 7)))
+    >>> logits.shape, weights.shape, bool(weights[0, 0].triu(1).eq(0).all())   # causal: no future keys
+    (torch.Size([3, 7, 10]), torch.Size([3, 2, 7, 7]), True)
+    """
+
+    POSITIONAL = ("none", "sinusoidal", "learned", "relative", "rope", "alibi")
+
+    def __init__(self, vocab_size, positional, d_model=32, num_heads=4, max_len=256, max_distance=8):
+        super().__init__()
+        for name, size in (("vocab_size", vocab_size), ("d_model", d_model), ("num_heads", num_heads),
+                           ("max_len", max_len), ("max_distance", max_distance)):
+            checks.check_positive_int(name, size)
+        checks.check_choice("positional", positional, self.POSITIONAL)
+        checks.check_divisible("d_model", d_model, "num_heads", num_heads)
+        self.positional, self.num_heads, self.head_dim = positional, num_heads, d_model // num_heads
+        self.token_embedding = nn.Embedding(vocab_size, d_model)
+        self.position = {
+            "sinusoidal": lambda: SinusoidalPositionalEncoding(d_model, max_len),
+            "learned": lambda: LearnedPositionalEmbedding(d_model, max_len),
+            "relative": lambda: RelativePositionEmbedding(self.head_dim, max_distance),
+            "rope": lambda: RotaryEmbedding(self.head_dim),
+        }.get(positional, lambda: None)()
+        self.q_proj, self.k_proj, self.v_proj = (nn.Linear(d_model, d_model) for _ in range(3))
+        self.readout = nn.Linear(d_model, vocab_size)
+
+    def forward(self, tokens):
+        checks.check_token_ids("tokens", tokens, self.token_embedding.num_embeddings)
+        checks.check_ndim("tokens", tokens, 2, "[batch, length]")
+        checks.check_nonempty("tokens", tokens, 1)
+        B, T = tokens.shape
+        x = self.token_embedding(tokens)  # [B, T, d_model]
+        if self.positional in ("sinusoidal", "learned"):
+            x = self.position(x)  # x + PE[:T]: position enters before the projections
+        split = lambda t: t.view(B, T, self.num_heads, self.head_dim).transpose(1, 2)  # [B, heads, T, head_dim]
+        q, k, v = split(self.q_proj(x)), split(self.k_proj(x)), split(self.v_proj(x))
+        bias = None
+        if self.positional == "rope":
+            q, k = self.position(q, k)  # rotated by their positions: scores depend on the offset only
+        elif self.positional == "relative":
+            bias = self.position.score_bias(q, T)  # q_i . a_clip(j - i) / sqrt(head_dim)
+        elif self.positional == "alibi":
+            bias = alibi_bias(self.num_heads, T, T, device=tokens.device)  # -slope_h * (i - j)
+        out, weights = scaled_dot_product_attention(q, k, v, causal_mask(T, device=tokens.device), bias=bias)
+        return self.readout(out.transpose(1, 2).reshape(B, T, -1)), weights

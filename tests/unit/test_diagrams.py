@@ -112,3 +112,23 @@ def test_every_highlight_lights_something(name):
 def test_unknown_diagram_is_named():
     with pytest.raises(KeyError, match="unknown diagram"):
         render("nope", uid="x")
+
+
+def test_sinusoid_clocks_turn_at_the_frequencies_of_qkv_s_encoding():
+    import torch
+    from qkv_diagrams.figures import sinusoid_clocks  # noqa: F401  (rendered by name below)
+
+    from qkv.positional import sinusoidal_encoding
+
+    pe = sinusoidal_encoding(2, 8, dtype=torch.float64)
+    # Position 1's angle in each pair is that pair's frequency: atan2(sin, cos).
+    omegas = torch.atan2(pe[1, 0::2], pe[1, 1::2]).tolist()
+    text = "".join(parse(render("sinusoid-clocks", uid="c")).itertext())
+    for i, w in enumerate(omegas):
+        assert f"ω{i} = {w:g} rad" in text
+
+
+def test_positions_in_attention_names_the_four_methods():
+    text = "".join(parse(render("positions-in-attention", uid="p")).itertext())
+    for name in ("absolute", "relative", "RoPE", "ALiBi"):
+        assert name in text

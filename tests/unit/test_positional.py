@@ -12,6 +12,7 @@ from qkv.masks import causal_mask
 from qkv.positional import (
     LearnedPositionalEmbedding,
     RelativePositionBias,
+    RelativePositionEmbedding,
     RotaryEmbedding,
     SinusoidalPositionalEncoding,
     alibi_bias,
@@ -251,3 +252,68 @@ def test_positional_modules_take_d_model_then_max_len():
     # one argument order across the family: (d_model, max_len)
     assert LearnedPositionalEmbedding(4, 10).embedding.weight.shape == (10, 4)
     assert SinusoidalPositionalEncoding(4, 10).pe.shape == (10, 4)
+
+
+def alibi_reference_slopes(n):
+    """get_slopes from the ALiBi authors' code (ofirpress/attention_with_linear_biases), as the reference."""
+
+    def get_slopes_power_of_2(n):
+        start = 2 ** (-(2 ** -(math.log2(n) - 3)))
+        ratio = start
+        return [start * ratio**i for i in range(n)]
+
+    if math.log2(n).is_integer():
+        return get_slopes_power_of_2(n)
+    closest_power_of_2 = 2 ** math.floor(math.log2(n))
+    return get_slopes_power_of_2(closest_power_of_2) + alibi_reference_slopes(2 * closest_power_of_2)[0::2][
+        : n - closest_power_of_2
+    ]
+
+
+@pytest.mark.parametrize("heads", [1, 2, 3, 4, 6, 8, 12, 16, 24])
+def test_alibi_slopes_match_the_authors_code(heads):
+    assert_close(alibi_slopes(heads), torch.tensor(alibi_reference_slopes(heads)))  # float32, as qkv returns it
+
+
+def test_alibi_slopes_for_8_and_12_heads_by_the_papers_formula():
+    # 8 heads: 1/2, 1/4, ..., 1/256 (the paper's section 3).
+    assert_close(alibi_slopes(8), torch.tensor([2.0 ** -(i + 1) for i in range(8)]))
+    # 12 heads: the 8 slopes above, then the odd powers 2^-0.5, 2^-1.5, 2^-2.5, 2^-3.5 of the 16-head sequence.
+    expected = [2.0 ** -(i + 1) for i in range(8)] + [2.0 ** -(0.5 + i) for i in range(4)]
+    assert_close(alibi_slopes(12), torch.tensor(expected))
+
+
+# ----------------------------------------------------------------------------------------------------
+# Shaw et al. relative position embeddings
+
+
+def shaw_scores_reference(q, k, table, max_distance):
+    """e_ij = q_i . (k_j + a_clip(j - i)) / sqrt(d), one pair at a time (Shaw et al. 2018, eq. 4)."""
+    lq, lk, d = q.size(0), k.size(0), q.size(1)
+    out = torch.empty(lq, lk, dtype=q.dtype)
+    for i in range(lq):
+        for j in range(lk):
+            a = table[max(-max_distance, min(max_distance, j - i)) + max_distance]
+            out[i, j] = q[i] @ (k[j] + a) / math.sqrt(d)
+    return out
+
+
+def test_shaw_relative_scores_match_the_papers_equation():
+    torch.manual_seed(6)
+    rel = RelativePositionEmbedding(head_dim=4, max_distance=3).double()
+    q, k = torch.randn(7, 4, dtype=torch.float64), torch.randn(9, 4, dtype=torch.float64)
+    ours = q @ k.T / 2.0 + rel.score_bias(q, 9)
+    assert_close(ours, shaw_scores_reference(q, k, rel.embedding.weight.detach(), 3))
+
+
+def test_shaw_relative_embedding_shares_one_vector_beyond_the_clip_and_is_trained():
+    torch.manual_seed(7)
+    rel = RelativePositionEmbedding(head_dim=4, max_distance=2)
+    table = rel(5, 5)
+    assert table.shape == (5, 5, 4)
+    assert torch.equal(table[0, 4], table[0, 2]) and torch.equal(table[4, 0], table[2, 0])  # clipped
+    assert torch.equal(table[1:, 1:], table[:-1, :-1])  # depends on j - i only
+    q = torch.randn(2, 3, 5, 4)
+    rel.score_bias(q, 5).sum().backward()
+    assert rel.embedding.weight.grad.abs().sum() > 0
+    assert len(list(rel.parameters())) == 1 and rel.embedding.weight.numel() == 5 * 4

@@ -105,3 +105,38 @@ def test_two_relation_batches_reject_short_sequences(batch_fn):
         batch_fn(torch.Generator(), 4, 2)
     with raises(TypeError, "generator: expected a torch.Generator, got NoneType"):
         batch_fn(None)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Token targets: copy_back_batch and token_at_batch (chapter 5)
+
+
+@pytest.mark.parametrize("offset", [1, 2, 5])
+def test_copy_back_targets_are_the_tokens_offset_places_back(offset):
+    tokens, targets = tasks.copy_back_batch(torch.Generator().manual_seed(0), 4, 9, 7, offset=offset)
+    assert tokens.shape == targets.shape == (4, 9) and tokens.dtype == targets.dtype == torch.int64
+    assert tokens.min() >= 0 and tokens.max() < 7
+    for i in range(9):
+        expected = tokens[:, i - offset] if i >= offset else torch.full((4,), tasks.IGNORE_INDEX)
+        assert torch.equal(targets[:, i], expected)
+
+
+def test_token_at_targets_are_the_token_at_the_fixed_position():
+    tokens, targets = tasks.token_at_batch(torch.Generator().manual_seed(0), 4, 9, 7, position=3)
+    assert torch.equal(targets[:, :3], torch.full((4, 3), tasks.IGNORE_INDEX))
+    assert torch.equal(targets[:, 3:], tokens[:, 3:4].expand(4, 6))
+
+
+def test_copy_back_and_token_at_are_reproducible_and_reject_bad_arguments():
+    for fn in (tasks.copy_back_batch, tasks.token_at_batch):
+        a, b = fn(torch.Generator().manual_seed(3)), fn(torch.Generator().manual_seed(3))
+        assert all(torch.equal(x, y) for x, y in zip(a, b))
+    g = torch.Generator()
+    with raises(ValueError, "seq_len: expected more than offset = 2 positions (one needs a target), got 2"):
+        tasks.copy_back_batch(g, seq_len=2)
+    with raises(ValueError, "offset: expected a positive integer, got 0"):
+        tasks.copy_back_batch(g, offset=0)
+    with raises(ValueError, "seq_len: expected more than position = 4 positions, got 4"):
+        tasks.token_at_batch(g, seq_len=4, position=4)
+    with raises(TypeError, "generator: expected a torch.Generator, got int"):
+        tasks.token_at_batch(1)

@@ -168,3 +168,61 @@ def test_two_heads_beat_one_on_first_minus_previous():
         x, targets = tasks.first_minus_previous_batch(torch.Generator().manual_seed(9), 500)
         errors[heads] = train.masked_mse(model, x, targets).item()
     assert errors[2] < 0.002 and errors[1] > 5 * errors[2]
+
+
+# ----------------------------------------------------------------------------------------------------
+# PositionalReader (chapter 5)
+
+
+@pytest.mark.parametrize("positional", toy_models.PositionalReader.POSITIONAL)
+def test_positional_reader_is_causal_for_every_encoding(positional):
+    torch.manual_seed(0)
+    model = toy_models.PositionalReader(11, positional, d_model=16, num_heads=2, max_len=20).eval()
+    tokens = torch.randint(11, (3, 12))
+    logits, weights = model(tokens)
+    assert logits.shape == (3, 12, 11) and weights.shape == (3, 2, 12, 12)
+    torch.testing.assert_close(weights.sum(-1), torch.ones(3, 2, 12))
+    assert torch.equal(weights.triu(1), torch.zeros_like(weights))  # no future keys
+    # A prefix's outputs do not depend on what follows it.
+    torch.testing.assert_close(model(tokens[:, :7])[0], logits[:, :7])
+
+
+def test_positional_reader_without_positions_is_blind_to_the_order_of_the_past():
+    torch.manual_seed(0)
+    model = toy_models.PositionalReader(11, "none", d_model=16, num_heads=2).eval()
+    tokens = torch.randint(11, (2, 6))
+    shuffled = torch.cat([tokens[:, [3, 0, 4, 1, 2]], tokens[:, 5:]], dim=1)  # the last token keeps its place
+    torch.testing.assert_close(model(shuffled)[0][:, -1], model(tokens)[0][:, -1])
+
+
+def test_positional_reader_parameters_per_encoding():
+    count = lambda p: sum(t.numel() for t in toy_models.PositionalReader(10, p, 16, 2, max_len=20,  # noqa: E731
+                                                                        max_distance=3).parameters())
+    base = count("none")
+    assert count("sinusoidal") == count("rope") == count("alibi") == base
+    assert count("learned") == base + 20 * 16
+    assert count("relative") == base + (2 * 3 + 1) * 8
+
+
+def test_positional_reader_rejects_bad_arguments():
+    with raises(ValueError, "positional: expected one of 'none', 'sinusoidal', 'learned', 'relative', 'rope', "
+                            "'alibi', got 'nope'"):
+        toy_models.PositionalReader(10, "nope")
+    model = toy_models.PositionalReader(10, "learned", max_len=8)
+    with pytest.raises(ValueError, match="longer than the positional table"):
+        model(torch.zeros(1, 9, dtype=torch.long))
+
+
+def test_relative_positions_generalise_and_learned_ones_do_not(one_thread):
+    batch = partial(tasks.copy_back_batch, batch_size=64, seq_len=12, vocab_size=12, offset=2)
+    test = tasks.copy_back_batch(torch.Generator().manual_seed(99), 200, 36, 12, offset=2)
+    accuracy = {}
+    for positional in ("relative", "learned"):
+        torch.manual_seed(0)
+        model = toy_models.PositionalReader(12, positional, d_model=32, num_heads=4, max_len=36)
+        fit(model, batch, train.token_cross_entropy, steps=200, lr=5e-3, log_every=0)
+        logits, _ = model(test[0])
+        correct = (logits.argmax(-1) == test[1])[:, 2:]
+        accuracy[positional] = (correct[:, :10].float().mean().item(), correct[:, 10:].float().mean().item())
+    assert accuracy["relative"][0] > 0.95 and accuracy["relative"][1] > 0.95
+    assert accuracy["learned"][0] > 0.95 and accuracy["learned"][1] < 0.5  # rows beyond 12 were never trained

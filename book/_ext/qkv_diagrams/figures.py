@@ -18,7 +18,7 @@ LINKS = {
     "attention": "book/02_self_attention",
     "scaling": "book/03_scaling",
     "multi-head": "book/04_multi_head",
-    "positional-encoding": None,  # chapter 5
+    "positional-encoding": "book/05_positional_encoding",
     "add-norm": None,  # chapter 6 (norms)
     "residual": None,  # chapter 6
     "masked-attention": None,  # chapter 7 (masking)
@@ -433,6 +433,80 @@ def multi_head():
     return d
 
 
+# ------------------------------------------------------------------------------------------ chapter 5
+
+
+def sinusoid_clocks(d_model=8, positions=(0, 1, 2, 3)):
+    """Each sine/cosine pair of the sinusoidal encoding as a clock hand turning at its own speed."""
+    freqs = [10000 ** (-2 * i / d_model) for i in range(d_model // 2)]
+    last = positions[-1]
+    d = Drawing("The sinusoidal encoding as clock hands, one per frequency pair",
+                f"For d_model = {d_model} the encoding has {d_model // 2} pairs of columns (sin, cos). Pair i is a "
+                f"hand on a clock that turns by the angle omega_i = 10000^(-2i/d_model) radians per position: "
+                + ", ".join(f"{w:g}" for w in freqs) + " radians. The hands are drawn for positions "
+                + ", ".join(str(q) for q in positions) + f", position {last} solid. The fast hand goes round in "
+                f"about 6 positions, the slowest needs about 6283. Moving k positions on turns every hand by k times "
+                f"its own omega_i, whatever the starting position: a rotation.", size=12.5)
+    r, gap = 52, 40
+    for i, w in enumerate(freqs):
+        cx, cy = r + i * (2 * r + gap), r + 30
+        d.circle(cx, cy, r, "position", tint=0.08)
+        axis = f'stroke="{ROLES["neutral"]}" stroke-opacity=".5"'
+        d.raw(f'<line x1="{cx - r}" y1="{cy}" x2="{cx + r}" y2="{cy}" {axis}/>')
+        d.raw(f'<line x1="{cx}" y1="{cy - r}" x2="{cx}" y2="{cy + r}" {axis}/>')
+        for q in positions:
+            a = q * w
+            tip = (cx + (r - 6) * math.cos(a), cy - (r - 6) * math.sin(a))
+            strong = q == last
+            d.line([(cx, cy), tip], role="position" if strong else "neutral", width=3 if strong else 1.2,
+                   dash=None if strong else "3 3", head=8 if strong else 5)
+        d.text(cx, 14, f"pair {i}: columns {2 * i}, {2 * i + 1}", weight="600", size=12)
+        d.text(cx, cy + r + 20, f"\u03c9_{i} = {w:g} rad", size=12)
+        d.text(cx, cy + r + 36, f"one turn: {2 * math.pi / w:.0f} positions", size=11.5, muted=True)
+    y = 2 * r + 30 + 62
+    d.text(0, y, "hand = (cos, sin) of pos \u00b7 \u03c9_i, i.e. the pair (PE_{pos, 2i+1}, PE_{pos, 2i}); "
+           f"dashed: positions {', '.join(str(q) for q in positions[:-1])}; solid: position {last}",
+           anchor="start", size=11.5, muted=True)
+    d.text(0, y + 17, "pos \u2192 pos + k turns hand i by k\u00b7\u03c9_i: the same rotation from every start",
+           anchor="start", size=11.5, muted=True)
+    return d
+
+
+def positions_in_attention():
+    """Where each positional method enters one attention head, and what it adds."""
+    d = Drawing("Where position enters attention: four methods",
+                "One attention head computes embeddings x_i, projections q_i = W_Q x_i and k_j = W_K x_j, the "
+                "score q_i dot k_j divided by the square root of d, and a softmax over j. Absolute encodings "
+                "(sinusoidal or learned) add a vector p_i to the embedding, before the projections. Relative "
+                "positions (Shaw et al.) add a learned vector a for the clipped offset j - i to the key inside the "
+                "score. RoPE rotates q_i and k_j by angles proportional to i and j, so their dot product depends "
+                "on j - i. ALiBi adds minus a fixed slope m_h times the distance i - j to the score.", size=12.5)
+    stages = [("x_i = e(token_i)", "embedding"), ("q_i = W_Q x_i, k_j = W_K x_j", "projections"),
+              ("q_i \u00b7 k_j / \u221ad", "score"), ("softmax_j", "weights")]
+    sx, sw, gap = 130, 176, 16
+    xs = [sx + n * (sw + gap) for n in range(len(stages))]
+    for x, (label, sub) in zip(xs, stages):
+        d.box(x, 0, sw, 44, label, "query", sub=sub, size=12)
+    for a, b in zip(xs, xs[1:]):
+        d.arrow(a + sw + 2, 22, b - 2, 22, width=1.5)
+    rows = [
+        ("absolute", "sinusoidal or learned", 0, "+ p_i", "0 or L\u00b7d_{model} parameters"),
+        ("relative", "Shaw et al. 2018", 2, "k_j + a_{clip(j\u2212i)}", "(2K+1)\u00b7d_k parameters"),
+        ("RoPE", "Su et al. 2021", 1, "rotate q_i by i\u00b7\u03b8, k_j by j\u00b7\u03b8", "0 parameters"),
+        ("ALiBi", "Press et al. 2022", 2, "\u2212 m_h \u00b7 (i \u2212 j)", "0 parameters (fixed slopes)"),
+    ]
+    for n, (name, who, stage, what, params) in enumerate(rows):
+        y = 78 + n * 56
+        d.text(0, y + 14, name, anchor="start", weight="700", size=13)
+        d.text(0, y + 30, who, anchor="start", muted=True, size=11.5)
+        for m, x in enumerate(xs):
+            if m == stage:
+                d.box(x, y, sw, 36, what, "position", size=11.5, sub=params)
+            else:
+                d.rect(x + sw / 2 - 3, y + 15, 6, 6, "neutral", tint=0.5, width=0, rx=3)
+    return d
+
+
 # ------------------------------------------------------------------------------------- the whole map
 
 
@@ -577,7 +651,9 @@ def architecture(highlight=(), links=None):
         block(x, bottom, W, 34, label, "embedding", "neutral")
         d.arrow(cx, bottom, cx, bottom - 21, width=1.5)
         lit_pe = "positional-encoding" in lit
-        with d.group(class_="qkv-block", data_block="positional-encoding"):
+        href, name = links.get("positional-encoding", (None, None))
+        with d.group(href=href, label=f"positional encoding: {name}" if href else None, class_="qkv-block",
+                     data_block="positional-encoding"):
             d.circle(cx, bottom - 30, 9, "highlight" if lit_pe else "position", width=3 if lit_pe else 1.5, tint=0.3)
             d.raw(
                 f'<path d="M{cx - 5} {bottom - 30}h10M{cx} {bottom - 35}v10" stroke="currentColor" stroke-width="1.5"/>'
@@ -644,5 +720,7 @@ DIAGRAMS = {
     "one-token": one_token,
     "scaling-chain": scaling_chain,
     "multi-head": multi_head,
+    "sinusoid-clocks": sinusoid_clocks,
+    "positions-in-attention": positions_in_attention,
     "architecture": architecture,
 }
