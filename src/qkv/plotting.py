@@ -9,7 +9,8 @@ figures share one visual language with the widgets and the diagrams:
   (diverging).
 - :func:`use_book_style` is the one set-up call a chapter makes: thread count, seed, seaborn theme,
   palette, and figures rendered as SVG sized for the book's text column.
-- :func:`table`: a data frame as the book shows it, its index an ordinary named column.
+- :func:`table`: a data frame as the book shows it, its index an ordinary named column; :func:`spread`:
+  a result over several seeds in words.
 - :func:`heatmap` (an attention map or any labelled matrix), :func:`curves` (losses or metrics over
   training steps, one band of spread per label when several seeds are given) and
   :func:`metric_vs_length` (a metric against sequence length, with the training length marked).
@@ -231,4 +232,21 @@ def table(frame, formatter="{:.3f}"):
     if frame.index.name is not None or not isinstance(frame.index, pd.RangeIndex):
         frame = frame.reset_index()
     floats = [c for c in frame.columns if pd.api.types.is_float_dtype(frame[c])]
-    return frame.style.hide(axis="index").format(formatter, subset=floats)
+    ints = [c for c in frame.columns if pd.api.types.is_integer_dtype(frame[c])]
+    return frame.style.hide(axis="index").format(formatter, subset=floats).format("{:,}", subset=ints)
+
+
+def spread(values, fmt="{:.0%}"):
+    """A result over several seeds in words: ``"100% with every seed"``, or ``"97% to 100%"``.
+
+    A range whose ends are equal reads as nonsense ("between 33% and 33%"), so equal ends (as printed
+    with ``fmt``) collapse to one number.
+
+    >>> spread([1.0, 1.0, 1.0]), spread([0.97, 1.0]), spread([2.5, 3.25], "{:.2f}")
+    ('100% with every seed', '97% to 100%', '2.50 to 3.25')
+    """
+    values = [float(v) for v in values]
+    if not values:
+        raise ValueError("values: expected at least one value, got none")
+    low, high = fmt.format(min(values)), fmt.format(max(values))
+    return f"{low} with every seed" if low == high else f"{low} to {high}"

@@ -77,9 +77,33 @@ def _dropped_lines(tree, lines):
             quote = '"""' if '"""' in first else "'''"
             shorten[doc.lineno] = first + quote
             drop.update(range(doc.lineno + 1, doc.end_lineno + 1))
-        for statement in _checks_in(node.body):
+        checks = list(_checks_in(node.body))
+        for statement in checks:
             drop.update(range(statement.lineno, statement.end_lineno + 1))
+        drop.update(_feeds_only_checks(node, checks))
     return drop, shorten
+
+
+def _feeds_only_checks(function, checks):
+    """Lines of assignments in ``function``'s body whose names only the dropped checks read.
+
+    ``shape = (...)`` computed for ``check_mask("mask", mask, shape)`` would be left dangling once the
+    check is gone: it is plumbing too.
+    """
+    if not isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        return set()
+    in_checks = {n.id for c in checks for n in ast.walk(c) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+    dropped = set()
+    for statement in function.body:
+        if not (isinstance(statement, ast.Assign) and all(isinstance(t, ast.Name) for t in statement.targets)):
+            continue
+        names = {t.id for t in statement.targets}
+        others = [s for s in function.body if s is not statement and s not in checks]
+        read_elsewhere = {n.id for s in others for n in ast.walk(s)
+                          if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+        if names <= in_checks and not names & read_elsewhere:
+            dropped.update(range(statement.lineno, statement.end_lineno + 1))
+    return dropped
 
 
 def teaching_source(obj):

@@ -126,6 +126,9 @@ def test_sinusoid_clocks_turn_at_the_frequencies_of_qkv_s_encoding():
     text = "".join(parse(render("sinusoid-clocks", uid="c")).itertext())
     for i, w in enumerate(omegas):
         assert f"ω{i} = {w:g} rad" in text
+    # The drawing says which d_model it is drawn for (the chapter's own tables use a larger one).
+    assert "drawn for dmodel = 8: 4 hands" in text
+    assert "d_model = 8" in parse(render("sinusoid-clocks", uid="c")).find(".//{*}title").text
 
 
 def test_positions_in_attention_names_the_four_methods():

@@ -95,3 +95,11 @@ def test_show_source_is_a_highlighted_code_block():
     block = show_source(module.masked_softmax)
     assert block.data == teaching_source(module.masked_softmax)
     assert block.language == "python" and '<span class="k">def</span>' in block._repr_html_()
+
+
+def test_an_assignment_that_only_fed_a_check_goes_with_it():
+    module = importlib.import_module("qkv.attention")
+    shown = teaching_source(module.scaled_dot_product_attention)
+    source = inspect.getsource(module.scaled_dot_product_attention)
+    assert "scores_shape =" in source and "scores_shape" not in shown
+    assert "scale = 1.0 / math.sqrt(query.size(-1))" in shown  # read by the logic: kept

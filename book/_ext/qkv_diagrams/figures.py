@@ -440,12 +440,13 @@ def sinusoid_clocks(d_model=8, positions=(0, 1, 2, 3)):
     """Each sine/cosine pair of the sinusoidal encoding as a clock hand turning at its own speed."""
     freqs = [10000 ** (-2 * i / d_model) for i in range(d_model // 2)]
     last = positions[-1]
-    d = Drawing("The sinusoidal encoding as clock hands, one per frequency pair",
+    d = Drawing(f"The sinusoidal encoding for d_model = {d_model} as clock hands, one per frequency pair",
                 f"For d_model = {d_model} the encoding has {d_model // 2} pairs of columns (sin, cos). Pair i is a "
                 f"hand on a clock that turns by the angle omega_i = 10000^(-2i/d_model) radians per position: "
                 + ", ".join(f"{w:g}" for w in freqs) + " radians. The hands are drawn for positions "
                 + ", ".join(str(q) for q in positions) + f", position {last} solid. The fast hand goes round in "
-                f"about 6 positions, the slowest needs about 6283. Moving k positions on turns every hand by k times "
+                f"about {2 * math.pi / freqs[0]:.0f} positions, the slowest needs about {2 * math.pi / freqs[-1]:.0f}. "
+                f"Moving k positions on turns every hand by k times "
                 f"its own omega_i, whatever the starting position: a rotation.", size=12.5)
     r, gap = 52, 40
     for i, w in enumerate(freqs):
@@ -469,6 +470,8 @@ def sinusoid_clocks(d_model=8, positions=(0, 1, 2, 3)):
            anchor="start", size=11.5, muted=True)
     d.text(0, y + 17, "pos \u2192 pos + k turns hand i by k\u00b7\u03c9_i: the same rotation from every start",
            anchor="start", size=11.5, muted=True)
+    d.text(0, y + 34, f"drawn for d_{{model}} = {d_model}: {d_model // 2} hands (a larger d_{{model}} has "
+           "d_{model}/2 hands, from the same fastest one to slower ones)", anchor="start", size=11.5, muted=True)
     return d
 
 
