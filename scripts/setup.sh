@@ -85,8 +85,8 @@ if [ ! -x /usr/bin/chromium ]; then
   if command -v apt-get >/dev/null && { [ "$(id -u)" = 0 ] || sudo -n true 2>/dev/null; }; then
     say "installing Debian's chromium (apt-get)"
     SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo -n"
-    $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
+    $SUDO apt-get -o DPkg::Lock::Timeout=600 update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get -o DPkg::Lock::Timeout=600 install -y -qq chromium >/dev/null
   fi
   if [ ! -x /usr/bin/chromium ]; then
     msg="Debian's chromium is not at /usr/bin/chromium and could not be installed (needs apt-get as root or passwordless sudo): run 'apt-get install chromium'"

@@ -1,6 +1,15 @@
 """Test-suite wide set-up: mark the browser tests so `make test` can run them after the build."""
 
+import os
+
 import pytest
+from hypothesis import Phase, settings
+
+# `make mutation` runs the tests once per mutant (QKV_MUTATION=1): a property test that a mutant breaks must fail at
+# once, not spend minutes shrinking its counterexample. The examples tried are the same; only shrinking is skipped.
+settings.register_profile("mutation", phases=[Phase.explicit, Phase.reuse, Phase.generate])
+if os.environ.get("QKV_MUTATION"):
+    settings.load_profile("mutation")
 
 
 def pytest_collection_modifyitems(config, items):
