@@ -45,5 +45,5 @@ clean:
 mutation: setup
 	$(BIN)/pip install -q -r requirements-mutation.txt
 	rm -rf mutants
-	QKV_MUTATION=1 $(BIN)/mutmut run --max-children 2
+	QKV_MUTATION=1 OMP_NUM_THREADS=1 $(BIN)/mutmut run --max-children 2
 	$(BIN)/mutmut results

@@ -3,6 +3,7 @@
 import os
 
 import pytest
+import torch
 from hypothesis import Phase, settings
 
 # `make mutation` runs the tests once per mutant (QKV_MUTATION=1): a property test that a mutant breaks must fail at
@@ -10,6 +11,9 @@ from hypothesis import Phase, settings
 settings.register_profile("mutation", phases=[Phase.explicit, Phase.reuse, Phase.generate])
 if os.environ.get("QKV_MUTATION"):
     settings.load_profile("mutation")
+    # mutmut forks one process per mutant from a process that has already run torch: a forked child that inherits
+    # torch's thread pool can hang (it did: the "timeouts" of the first runs slept at 0% CPU). One thread avoids it.
+    torch.set_num_threads(1)
 
 
 def pytest_collection_modifyitems(config, items):
