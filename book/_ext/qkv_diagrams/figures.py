@@ -21,7 +21,7 @@ LINKS = {
     "positional-encoding": "book/05_positional_encoding",
     "add-norm": None,  # chapter 6 (norms)
     "residual": None,  # chapter 6
-    "masked-attention": None,  # chapter 7 (masking)
+    "masked-attention": "book/07_masking",
     "cross-attention": None,  # chapter 9 (the whole Transformer)
     "feed-forward": None,  # chapter 9
     "output": None,  # chapter 9
