@@ -193,10 +193,16 @@ def test_decoder_layer_and_stack_do_not_leak_the_future_or_the_padding(norm_firs
     tgt_mask = combine_masks(padding_mask(LENGTHS, max_len=T), causal_mask(T))
     for model in (layer, stack):
         # the target: causal and padded
-        assert not find_leaks(lambda x: model(x, memory, tgt_mask, memory_pad)[0], x, _causal_padding_allowed()).any()
+        def target(x, model=model):
+            return model(x, memory, tgt_mask, memory_pad)[0]
+
+        def source(m, model=model):
+            return model(x, m, tgt_mask, memory_pad)[0]
+
+        assert not find_leaks(target, x, _causal_padding_allowed()).any()
         # the memory: every target position may read every real source position, never the source's padding
         allowed = memory_pad[:, 0].expand(3, T, 4)
-        assert not find_leaks(lambda m: model(x, m, tgt_mask, memory_pad)[0], memory, allowed).any()
+        assert not find_leaks(source, memory, allowed).any()
 
 
 # Three classic broken masks, each caught by the leak test.
@@ -238,7 +244,8 @@ def test_find_leaks_rejects_bad_arguments():
         find_leaks(lambda x: x, torch.ones(2, 3, dtype=torch.long), causal_mask(3))
     with pytest.raises(TypeError, match=r"allowed: expected a boolean tensor \(True = may attend\), got torch.float32"):
         find_leaks(lambda x: x, x, causal_mask(3).float())
-    with pytest.raises(ValueError, match=r"allowed: shape \(4, 4\) does not broadcast to \[B, T_out, T_in\] = \(2, 3, 3\)"):
+    with pytest.raises(ValueError, match=r"allowed: shape \(4, 4\) does not broadcast to \[B, T_out, T_in\] = "
+                                         r"\(2, 3, 3\)"):
         find_leaks(lambda x: x, x, causal_mask(4))
     with pytest.raises(ValueError, match=r"fn: expected a deterministic function .*call \.eval\(\)"):
         find_leaks(lambda x: torch.nn.functional.dropout(x, 0.5), x, causal_mask(3))
