@@ -23,7 +23,7 @@ from qkv.attention import AdditiveAttention, MultiHeadAttention, additive_attent
 from qkv.attention import scaled_dot_product_attention as sdpa
 from qkv.datapackages import package_data_dir, require_module
 from qkv.heads import attention_entropy, best_head, key_mass, offset_score, profile_heads
-from qkv.masks import causal_mask, combine_masks, padding_mask
+from qkv.masks import causal_mask, combine_masks, find_leaks, padding_mask
 from qkv.norms import BatchNorm1d, LayerNorm, RMSNorm
 from qkv.positional import (
     LearnedPositionalEmbedding,
@@ -209,6 +209,8 @@ ROWS = [
     ("qkv.masks.causal_mask", lambda: causal_mask(0), ValueError, r"size: expected a positive integer, got 0"),
     ("qkv.masks.combine_masks", lambda: combine_masks(ones(2), R(2)), TypeError,
      r"masks\[1\]: expected a boolean tensor \(True = may attend\), got torch\.float32"),
+    ("qkv.masks.find_leaks", lambda: find_leaks(lambda x: x, R(2, 3), causal_mask(4)), ValueError,
+     r"allowed: shape \(4, 4\) does not broadcast to \[B, T_out, T_in\] = \(2, 3, 3\)"),
     # --- norms
     ("qkv.norms.LayerNorm", lambda: LayerNorm(0), ValueError, r"normalized_shape: expected a positive integer, got 0"),
     ("qkv.norms.LayerNorm", lambda: LayerNorm(4, eps="1e-5"), TypeError, r"eps: expected a number, got str '1e-5'"),

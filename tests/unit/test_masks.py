@@ -84,3 +84,170 @@ def test_causal_mask_and_combine_reject_bad_arguments():
     with pytest.raises(ValueError, match=r"masks\[1\]: shape \(3, 3\) does not broadcast with the masks before it, "
                                          r"shape \(2, 2\)"):
         combine_masks(causal_mask(2), causal_mask(3))
+
+
+# --- the leak test: qkv.masks.find_leaks, and qkv's own layers guarded by it
+
+import math  # noqa: E402
+
+from qkv.attention import MultiHeadAttention, masked_softmax  # noqa: E402
+from qkv.attention import scaled_dot_product_attention as sdpa  # noqa: E402
+from qkv.masks import find_leaks  # noqa: E402
+from qkv.transformer import Decoder, DecoderLayer, Encoder, EncoderLayer  # noqa: E402
+
+LENGTHS = torch.tensor([5, 3, 1])  # a batch of three sequences padded to 5 (one is a single token)
+T = 5
+
+
+def _real():
+    return padding_mask(LENGTHS, max_len=T)[:, 0]  # [B, 1, T]: the real keys
+
+
+def _padding_allowed():
+    """Real queries may depend on real positions only; padded queries (whose output nobody uses) on anything."""
+    real = _real()
+    return real | ~real.transpose(-2, -1)  # [B, T, T]
+
+
+def _causal_padding_allowed():
+    return _padding_allowed() & causal_mask(T) | ~_real().transpose(-2, -1)
+
+
+def test_find_leaks_agrees_with_a_direct_computation_on_a_linear_map():
+    # y[b, i] = sum_j W[i, j] x[b, j]: output i depends on input j exactly where W[i, j] != 0.
+    generator = torch.Generator().manual_seed(0)
+    W = torch.randn(4, 6, generator=generator) * (torch.rand(4, 6, generator=generator) < 0.5)
+    allowed = torch.rand(4, 6, generator=generator) < 0.5
+    x = torch.randn(2, 6, 3, dtype=torch.float64)
+    leaks = find_leaks(lambda x: torch.einsum("ij,bjd->bid", W.double(), x), x, allowed)
+    assert leaks.shape == (2, 4, 6)
+    assert torch.equal(leaks, ((W != 0) & ~allowed).expand(2, 4, 6))
+
+
+def test_find_leaks_reports_a_dependence_across_the_batch():
+    x = torch.randn(3, 4, 2)
+    # Position i of every sequence reads position i of the others: with everything allowed inside a
+    # sequence, only that leak across the batch is left, reported at [b, i, i].
+    leaks = find_leaks(lambda x: x + x.mean(0), x, torch.ones(4, 4, dtype=torch.bool))
+    assert torch.equal(leaks, torch.eye(4, dtype=torch.bool).expand(3, 4, 4))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16, torch.float16])
+def test_find_leaks_sees_a_change_of_one_bit(dtype):
+    x = torch.ones(1, 2, dtype=dtype)
+    eps = torch.finfo(dtype).eps  # output 0 moves by one unit in the last place when input 1 changes
+
+    def fn(x):
+        return torch.stack([torch.where(x[:, 1] == 1, x[:, 0], x[:, 0] * (1 + eps)), x[:, 1]], dim=1)
+
+    leaks = find_leaks(fn, x, torch.eye(2, dtype=torch.bool))  # each output may depend on its own input
+    assert leaks.int().tolist() == [[[0, 1], [0, 0]]]
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16])
+def test_scaled_dot_product_attention_does_not_leak(dtype):
+    q = torch.randn(3, 2, T, 4, dtype=dtype)  # [B, heads, T, d]; the leak test changes the keys and values
+
+    def attend(kv, mask):  # kv [B, T, heads, d]
+        kv = kv.transpose(1, 2)
+        return sdpa(q, kv, kv, mask)[0].transpose(1, 2)  # [B, T, heads, d]
+
+    kv = torch.randn(3, T, 2, 4, dtype=dtype)
+    pad = padding_mask(LENGTHS, max_len=T)  # [B, 1, 1, T]
+    assert not find_leaks(lambda kv: attend(kv, pad), kv, _padding_allowed()).any()
+    assert not find_leaks(lambda kv: attend(kv, combine_masks(pad, causal_mask(T))), kv,
+                          _causal_padding_allowed()).any()
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_multi_head_attention_does_not_leak(dtype):
+    torch.manual_seed(0)
+    mha = MultiHeadAttention(8, 2).to(dtype).eval()
+    x = torch.randn(3, T, 8, dtype=dtype)
+    pad = padding_mask(LENGTHS, max_len=T)
+    assert not find_leaks(lambda x: mha(x, x, x, pad)[0], x, _padding_allowed()).any()
+    mask = combine_masks(pad, causal_mask(T))
+    assert not find_leaks(lambda x: mha(x, x, x, mask)[0], x, _causal_padding_allowed()).any()
+    # Without the mask every output depends on everything: the test is not vacuous.
+    assert find_leaks(lambda x: mha(x, x, x)[0], x, _padding_allowed()).sum() > 0
+
+
+@pytest.mark.parametrize("norm_first", [False, True])
+def test_encoder_layer_and_stack_do_not_leak_padding(norm_first):
+    torch.manual_seed(0)
+    layer = EncoderLayer(8, 2, 16, norm_first=norm_first).eval()
+    stack = Encoder(8, 2, 16, num_layers=2, norm_first=norm_first).eval()
+    x = torch.randn(3, T, 8)
+    pad = padding_mask(LENGTHS, max_len=T)
+    assert not find_leaks(lambda x: layer(x, pad)[0], x, _padding_allowed()).any()
+    assert not find_leaks(lambda x: stack(x, pad)[0], x, _padding_allowed()).any()
+
+
+@pytest.mark.parametrize("norm_first", [False, True])
+def test_decoder_layer_and_stack_do_not_leak_the_future_or_the_padding(norm_first):
+    torch.manual_seed(0)
+    layer = DecoderLayer(8, 2, 16, norm_first=norm_first).eval()
+    stack = Decoder(8, 2, 16, num_layers=2, norm_first=norm_first).eval()
+    x, memory = torch.randn(3, T, 8), torch.randn(3, 4, 8)
+    memory_pad = padding_mask(torch.tensor([4, 2, 1]), max_len=4)  # [B, 1, 1, S]
+    tgt_mask = combine_masks(padding_mask(LENGTHS, max_len=T), causal_mask(T))
+    for model in (layer, stack):
+        # the target: causal and padded
+        def target(x, model=model):
+            return model(x, memory, tgt_mask, memory_pad)[0]
+
+        def source(m, model=model):
+            return model(x, m, tgt_mask, memory_pad)[0]
+
+        assert not find_leaks(target, x, _causal_padding_allowed()).any()
+        # the memory: every target position may read every real source position, never the source's padding
+        allowed = memory_pad[:, 0].expand(3, T, 4)
+        assert not find_leaks(source, memory, allowed).any()
+
+
+# Three classic broken masks, each caught by the leak test.
+
+def _attention(x, mask, bug=None):
+    """Self-attention with identity projections, and optionally one of three classic mask bugs."""
+    scores = x @ x.transpose(-2, -1) / math.sqrt(x.size(-1))  # [B, T, T]
+    if bug == "after softmax":  # the weights of the other keys still depend on the masked scores
+        return (torch.softmax(scores, dim=-1) * mask) @ x
+    if bug == "on queries":  # hides the padded queries (rows) instead of the padded keys (columns)
+        return masked_softmax(scores, mask.transpose(-2, -1)) @ x
+    return masked_softmax(scores, mask) @ x
+
+
+def test_the_leak_test_catches_three_broken_masks():
+    x = torch.randn(3, T, 4)
+    real = _real()  # [B, 1, T]
+    causal = causal_mask(T)
+    assert not find_leaks(lambda x: _attention(x, causal), x, causal).any()  # correct: no leak
+    assert not find_leaks(lambda x: _attention(x, real), x, _padding_allowed()).any()
+    # 1. the wrong diagonal: tril(diagonal=1) lets position i see i + 1
+    wrong_diagonal = torch.ones(T, T, dtype=torch.bool).tril(diagonal=1)
+    leaks = find_leaks(lambda x: _attention(x, wrong_diagonal), x, causal)
+    assert torch.equal(leaks.any(0), torch.ones(T, T, dtype=torch.bool).tril(1) & ~causal)  # exactly i -> i + 1
+    # 2. the mask applied after the softmax
+    leaks = find_leaks(lambda x: _attention(x, causal, bug="after softmax"), x, causal)
+    assert torch.equal(leaks, (~causal).expand(3, T, T))  # every future key moves the denominator
+    # 3. the padding mask on the queries: every real query of a padded sequence sees the padding
+    leaks = find_leaks(lambda x: _attention(x, real, bug="on queries"), x, _padding_allowed())
+    for b, n in enumerate(LENGTHS.tolist()):
+        assert leaks[b, :n, n:].all() and not leaks[b, n:].any()
+
+
+def test_find_leaks_rejects_bad_arguments():
+    x = torch.randn(2, 3, 4)
+    with pytest.raises(TypeError, match="fn: expected a function of x, got int"):
+        find_leaks(3, x, causal_mask(3))
+    with pytest.raises(TypeError, match="x: expected a floating-point tensor, got torch.int64"):
+        find_leaks(lambda x: x, torch.ones(2, 3, dtype=torch.long), causal_mask(3))
+    with pytest.raises(TypeError, match=r"allowed: expected a boolean tensor \(True = may attend\), got torch.float32"):
+        find_leaks(lambda x: x, x, causal_mask(3).float())
+    with pytest.raises(ValueError, match=r"allowed: shape \(4, 4\) does not broadcast to \[B, T_out, T_in\] = "
+                                         r"\(2, 3, 3\)"):
+        find_leaks(lambda x: x, x, causal_mask(4))
+    with pytest.raises(ValueError, match=r"fn: expected a deterministic function .*call \.eval\(\)"):
+        find_leaks(lambda x: torch.nn.functional.dropout(x, 0.5), x, causal_mask(3))
+    with pytest.raises(ValueError, match=r"fn\(x\): expected dimension 0 of size 2 \(the batch size of x\)"):
+        find_leaks(lambda x: x[:1], x, causal_mask(3))

@@ -21,7 +21,7 @@ LINKS = {
     "positional-encoding": "book/05_positional_encoding",
     "add-norm": None,  # chapter 6 (norms)
     "residual": None,  # chapter 6
-    "masked-attention": None,  # chapter 7 (masking)
+    "masked-attention": "book/07_masking",
     "cross-attention": None,  # chapter 9 (the whole Transformer)
     "feed-forward": None,  # chapter 9
     "output": None,  # chapter 9
@@ -727,3 +727,43 @@ DIAGRAMS = {
     "positions-in-attention": positions_in_attention,
     "architecture": architecture,
 }
+
+
+def where_the_mask_goes():
+    """The mask's place in attention, right and in three classic wrong ways."""
+    d = Drawing("Where the mask goes, and three ways to get it wrong",
+                "Attention computes the scores q_i dot k_j over the square root of d, hides the masked keys by "
+                "setting their scores to minus infinity, takes a softmax over the keys j, and mixes the values "
+                "with the weights. Right: the mask sets masked scores to minus infinity before the softmax, so "
+                "their weights are exactly zero. Wrong diagonal: the causal mask tril(diagonal=1) lets query i "
+                "see key i + 1. After the softmax: the weights are multiplied by the mask after the softmax, so "
+                "the other weights still depend on the hidden keys through the denominator. On the queries: the "
+                "padding mask, transposed, hides the rows of padded queries instead of the columns of padded "
+                "keys, so real queries read the padding.", size=12.5)
+    stages = [("q_i \u00b7 k_j / \u221ad", "scores"), ("hide key j", "masked scores = \u2212\u221e"),
+              ("softmax_j", "weights, rows sum to 1"), ("weights \u00b7 V", "output")]
+    sx, sw, gap = 150, 176, 16
+    xs = [sx + n * (sw + gap) for n in range(len(stages))]
+    for x, (label, sub) in zip(xs, stages):
+        d.box(x, 0, sw, 44, label, "query", sub=sub, size=12)
+    for a, b in zip(xs, xs[1:]):
+        d.arrow(a + sw + 2, 22, b - 2, 22, width=1.5)
+    rows = [
+        ("right", "exactly 0 weight", 1, "masked_fill(~mask, \u2212\u221e)", "value", "columns j hidden"),
+        ("wrong diagonal", "i sees i + 1", 1, "tril(diagonal=1)", "highlight", "one step of the future"),
+        ("after the softmax", "denominator leaks", 2, "softmax, then \u00d7 mask", "highlight", "rows no longer sum to 1"),
+        ("on the queries", "mask transposed", 1, "[B, T, 1] instead of [B, 1, T]", "highlight", "rows hidden, not columns"),
+    ]
+    for n, (name, why, stage, what, role, sub) in enumerate(rows):
+        y = 78 + n * 56
+        d.text(0, y + 14, name, anchor="start", weight="700", size=13)
+        d.text(0, y + 30, why, anchor="start", muted=True, size=11.5)
+        for m, x in enumerate(xs):
+            if m == stage:
+                d.box(x, y, sw, 36, what, role, size=11.5, sub=sub)
+            else:
+                d.rect(x + sw / 2 - 3, y + 15, 6, 6, "neutral", tint=0.5, width=0, rx=3)
+    return d
+
+
+DIAGRAMS["where-the-mask-goes"] = where_the_mask_goes
