@@ -49,3 +49,17 @@ def test_book_sources_are_all_in_the_toc():
     listed = set(toc_sources())
     pages = {p for p in (ROOT / "book").rglob("*") if p.suffix in (".md", ".ipynb") and not any(part.startswith((".", "_")) for part in p.relative_to(ROOT / "book").parts)}  # noqa: E501
     assert pages <= listed, f"pages in book/ missing from _toc.yml: {sorted(str(p) for p in pages - listed)}"
+
+
+def test_every_data_file_of_qkv_is_in_its_wheel():
+    # An editable install reads src/qkv directly, so a file missing from package-data only breaks a real install
+    # (Colab's, from git): palette.json was missing, and every chapter stopped at its first qkv import there.
+    import fnmatch
+    import tomllib
+
+    patterns = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["qkv"]
+    package = ROOT / "src" / "qkv"
+    data = [p.relative_to(package).as_posix() for p in package.rglob("*")
+            if p.is_file() and p.suffix not in (".py", ".pyc") and "__pycache__" not in p.parts]
+    missing = [f for f in data if not any(fnmatch.fnmatch(f, pattern) for pattern in patterns)]
+    assert not missing, f"pyproject.toml [tool.setuptools.package-data] leaves out {missing}"
