@@ -475,6 +475,16 @@ def sinusoid_clocks(d_model=8, positions=(0, 1, 2, 3)):
     return d
 
 
+def _stage_row(d, stages, sx, sw, gap=16):
+    """A row of (label, sub) boxes from x = sx, joined by arrows: one attention head's stages. Returns their x."""
+    xs = [sx + n * (sw + gap) for n in range(len(stages))]
+    for x, (label, sub) in zip(xs, stages):
+        d.box(x, 0, sw, 44, label, "query", sub=sub, size=12)
+    for a, b in zip(xs, xs[1:]):
+        d.arrow(a + sw + 2, 22, b - 2, 22, width=1.5)
+    return xs
+
+
 def positions_in_attention():
     """Where each positional method enters one attention head, and what it adds."""
     d = Drawing("Where position enters attention: four methods",
@@ -486,12 +496,8 @@ def positions_in_attention():
                 "on j - i. ALiBi adds minus a fixed slope m_h times the distance i - j to the score.", size=12.5)
     stages = [("x_i = e(token_i)", "embedding"), ("q_i = W_Q x_i, k_j = W_K x_j", "projections"),
               ("q_i \u00b7 k_j / \u221ad", "score"), ("softmax_j", "weights")]
-    sx, sw, gap = 130, 176, 16
-    xs = [sx + n * (sw + gap) for n in range(len(stages))]
-    for x, (label, sub) in zip(xs, stages):
-        d.box(x, 0, sw, 44, label, "query", sub=sub, size=12)
-    for a, b in zip(xs, xs[1:]):
-        d.arrow(a + sw + 2, 22, b - 2, 22, width=1.5)
+    sw = 176
+    xs = _stage_row(d, stages, 130, sw)
     rows = [
         ("absolute", "sinusoidal or learned", 0, "+ p_i", "0 or L\u00b7d_{model} parameters"),
         ("relative", "Shaw et al. 2018", 2, "k_j + a_{clip(j\u2212i)}", "(2K+1)\u00b7d_k parameters"),
@@ -742,12 +748,8 @@ def where_the_mask_goes():
                 "keys, so real queries read the padding.", size=12.5)
     stages = [("q_i \u00b7 k_j / \u221ad", "scores"), ("hide key j", "masked scores = \u2212\u221e"),
               ("softmax_j", "weights, rows sum to 1"), ("weights \u00b7 V", "output")]
-    sx, sw, gap = 150, 176, 16
-    xs = [sx + n * (sw + gap) for n in range(len(stages))]
-    for x, (label, sub) in zip(xs, stages):
-        d.box(x, 0, sw, 44, label, "query", sub=sub, size=12)
-    for a, b in zip(xs, xs[1:]):
-        d.arrow(a + sw + 2, 22, b - 2, 22, width=1.5)
+    sw = 176
+    xs = _stage_row(d, stages, 150, sw)
     rows = [
         ("right", "exactly 0 weight", 1, "masked_fill(~mask, \u2212\u221e)", "value", "columns j hidden"),
         ("wrong diagonal", "i sees i + 1", 1, "tril(diagonal=1)", "highlight", "one step of the future"),
