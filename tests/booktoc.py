@@ -34,5 +34,16 @@ def toc_sources() -> list[Path]:
     return sources
 
 
+def repository_url() -> str:
+    """The repository's URL, written once: `repository.url` in _config.yml."""
+    return yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]["url"]
+
+
+def setup_cell() -> str:
+    """The set-up cell every chapter starts with: book/_templates/setup_cell.py with the repository URL filled in."""
+    template = (ROOT / "book" / "_templates" / "setup_cell.py").read_text().strip()
+    return template.replace("{repository_url}", repository_url())
+
+
 def chapter_notebooks() -> list[Path]:
     return [p for p in toc_sources() if p.suffix == ".ipynb"]

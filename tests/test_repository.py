@@ -7,9 +7,9 @@ import subprocess
 import nbformat
 import pytest
 
-from booktoc import ROOT, chapter_notebooks, toc_sources
+from booktoc import ROOT, chapter_notebooks, setup_cell, toc_sources
 
-SETUP_CELL = (ROOT / "book" / "_templates" / "setup_cell.py").read_text().strip()
+SETUP_CELL = setup_cell()
 
 
 def tracked_notebooks():
@@ -33,7 +33,9 @@ def test_notebook_has_no_outputs(path):
 def test_chapter_starts_with_the_setup_cell(path):
     first = nbformat.read(path, as_version=4).cells[0]
     assert first.cell_type == "code", f"{path.name}: the first cell must be the set-up code cell"
-    assert first.source.strip() == SETUP_CELL, f"{path.name}: first cell differs from book/_templates/setup_cell.py"
+    assert first.source.strip() == SETUP_CELL, (
+        f"{path.name}: first cell differs from book/_templates/setup_cell.py with _config.yml's repository URL "
+        "(scripts/new_chapter.py --sync rewrites it)")
     assert "qkv-setup" in first.metadata.get("tags", []), f"{path.name}: the set-up cell lacks the 'qkv-setup' tag"
 
 
