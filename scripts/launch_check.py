@@ -97,13 +97,14 @@ def run(cmd: list[str], **kwargs) -> str:
 
 
 def find_python(version: str) -> str:
-    """python3.X on PATH, else a pyenv build of it; fails with what to install."""
-    found = shutil.which(f"python{version}") or next(
-        iter(sorted(glob.glob(os.path.expanduser(f"~/.pyenv/versions/{version}*/bin/python{version}")))), None)
-    if found is None:
-        raise RuntimeError(f"Python {version} is needed (python{version} on PATH or a pyenv build); set "
-                           f"{'COLAB' if version != '3.11' else 'BINDER'}_PYTHON=/path/to/python{version}")
-    return found
+    """A python3.X that runs: on PATH (a pyenv shim there may not), else a pyenv build of it."""
+    candidates = [shutil.which(f"python{version}"),
+                  *sorted(glob.glob(os.path.expanduser(f"~/.pyenv/versions/{version}*/bin/python{version}")))]
+    for candidate in filter(None, candidates):
+        if subprocess.run([candidate, "--version"], capture_output=True).returncode == 0:
+            return candidate
+    raise RuntimeError(f"Python {version} is needed (python{version} on PATH or a pyenv build); set "
+                       f"{'BINDER' if version == '3.11' else 'COLAB'}_PYTHON=/path/to/python{version}")
 
 
 def make_venv(python: str, path: Path) -> Path:
