@@ -133,7 +133,8 @@ def kernelspec(jupyter_dir: Path, name: str, python: Path) -> None:
     spec.mkdir(parents=True, exist_ok=True)
     (spec / "kernel.json").write_text(json.dumps({
         "argv": [str(python), "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-        "display_name": name, "language": "python"}))
+        "display_name": name, "language": "python",
+        "env": {"PYDEVD_DISABLE_FILE_VALIDATION": "1"}}))  # the debugger's frozen-modules note, on every start
 
 
 def execute(nb, cwd: Path, kernel: str) -> dict:
@@ -161,7 +162,7 @@ def execute(nb, cwd: Path, kernel: str) -> dict:
             for index, cell in enumerate(nb.cells):
                 client.execute_cell(cell, index)
         except CellExecutionError as exc:
-            error = str(exc).strip().splitlines()[-1][:300]
+            error = re.sub(r"\x1b\[[0-9;]*m", "", str(exc).strip().splitlines()[-1])[:300]  # no colour codes
         finally:
             stop.set()
             watcher.join()
