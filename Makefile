@@ -3,7 +3,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 BUILD := $(BIN)/jupyter-book build . --warningiserror --keep-going
 
-.PHONY: setup book lint lint-js test bench clean mutation
+.PHONY: setup book lint lint-js test bench clean mutation launch-check
 
 setup:
 	bash scripts/setup.sh
@@ -20,7 +20,8 @@ lint: setup
 	$(MAKE) lint-js
 
 # Lint first, then unit tests and doctests, then every chapter notebook in a fresh kernel (the executed notebooks go
-# into the book's execution cache), then the build (which reuses them), then the browser tests.
+# into the book's execution cache), then the build (which reuses them), then the browser tests; last, the launch
+# check, only if what it depends on changed since its last passing run (bench/launch.json).
 test:
 	QKV_NEED_BROWSER=1 bash scripts/setup.sh
 	$(MAKE) lint
@@ -28,11 +29,17 @@ test:
 	$(BIN)/python -m pytest -m "not browser"
 	$(BUILD)
 	$(BIN)/python -m pytest -m browser
+	$(BIN)/python scripts/launch_check.py --if-changed
 
 # Measure build times, each chapter's time and memory, page weights and qkv against PyTorch;
 # writes bench/results.json (shown in the appendix "Running this book") and fails on a blown budget.
 bench: setup
 	$(BIN)/python scripts/bench.py
+
+# Every chapter on a fresh Colab-like and a fresh Binder-like environment (scripts/launch_check.py; about 15
+# minutes, downloads torch for Colab's Python). Writes bench/launch.json: commit it.
+launch-check: setup
+	$(BIN)/python scripts/launch_check.py $(LAUNCH_ARGS)
 
 lint-js:
 	cd web && npm run --silent lint
