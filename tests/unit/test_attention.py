@@ -439,3 +439,9 @@ def test_mha_from_torch_keeps_the_device():
     """The meta device stands in for an accelerator: the copy is made where the weights are."""
     ours = MultiHeadAttention.from_torch(nn.MultiheadAttention(8, 2, device="meta"))
     assert all(p.device.type == "meta" for p in ours.parameters())
+
+
+def test_mha_has_biases_by_default_as_torch():
+    ours, ref = MultiHeadAttention(8, 2), nn.MultiheadAttention(8, 2)
+    assert all(p.bias is not None for p in (ours.q_proj, ours.k_proj, ours.v_proj, ours.out_proj))
+    assert sum(p.numel() for p in ours.parameters()) == sum(p.numel() for p in ref.parameters())

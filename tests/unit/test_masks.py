@@ -331,3 +331,13 @@ def test_find_leaks_on_cuda():
     x = torch.randn(2, 3, 4, device="cuda")
     leaks = find_leaks(lambda x: x.cumsum(1), x, causal_mask(3))
     assert leaks.device.type == "cuda" and not leaks.any()
+
+
+def test_find_leaks_default_seed_is_zero():
+    """A leak seen only when position 0 takes exactly the value that seed 0 draws for it: seen by default."""
+    x = torch.zeros(1, 3, 2, dtype=torch.float64)
+    c = torch.randn(2, generator=torch.Generator().manual_seed(0))[1].double()
+    fn = lambda x: x + (x[:, :1, 1:2] == c).to(x.dtype)  # noqa: E731
+    eye = torch.eye(3, dtype=torch.bool)
+    assert find_leaks(fn, x, eye)[0, 1:, 0].all() and find_leaks(fn, x, eye, seed=0)[0, 1:, 0].all()
+    assert not find_leaks(fn, x, eye, seed=1).any()
