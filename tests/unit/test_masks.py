@@ -341,3 +341,12 @@ def test_find_leaks_default_seed_is_zero():
     eye = torch.eye(3, dtype=torch.bool)
     assert find_leaks(fn, x, eye)[0, 1:, 0].all() and find_leaks(fn, x, eye, seed=0)[0, 1:, 0].all()
     assert not find_leaks(fn, x, eye, seed=1).any()
+
+
+def test_find_leaks_works_on_the_device_of_x_whatever_the_default_device():
+    """Every tensor find_leaks makes is made on x's device: with another default device (here meta, as after
+    ``torch.set_default_device("cuda")``) a CPU input is still tested on the CPU."""
+    x, allowed = torch.randn(2, 3, 4), causal_mask(3)
+    with torch.device("meta"):
+        leaks = find_leaks(lambda x: x.cumsum(1), x, allowed)
+    assert leaks.device.type == "cpu" and not leaks.any()
