@@ -346,3 +346,102 @@ def test_self_attention_without_positions_is_permutation_equivariant(seed, lengt
     out_p, weights_p = mha(x[:, perm], x[:, perm], x[:, perm])
     assert_close(out_p, out[:, perm])
     assert_close(weights_p, weights[:, :, perm][:, :, :, perm])
+
+
+# ----------------------------------------------------------------------------------------------------
+# edges found by `make mutation` (each test kills mutants that survived the tests above)
+
+
+def test_masked_softmax_of_one_row():
+    assert torch.equal(masked_softmax(torch.zeros(2)), torch.tensor([0.5, 0.5]))
+
+
+@pytest.mark.parametrize("q_batch, k_batch", [(2, 1), (1, 2)])
+def test_a_mask_may_have_the_batch_of_either_query_or_key(q_batch, k_batch):
+    """The scores' batch is the broadcast of the query's and the key's: a mask of that batch fits."""
+    gen = torch.Generator().manual_seed(3)
+    q, k, v = (torch.randn(q_batch, 3, 4, generator=gen), torch.randn(k_batch, 5, 4, generator=gen),
+               torch.randn(k_batch, 5, 2, generator=gen))
+    mask = random_mask(2, 3, 5, gen=gen)
+    out, weights = scaled_dot_product_attention(q, k, v, mask=mask)
+    e = lambda t: t.expand(2, *t.shape[1:])  # noqa: E731
+    ref = F.scaled_dot_product_attention(e(q), e(k), e(v), attn_mask=mask)
+    assert_close(out, ref)
+    w_q, w_k, vec = torch.randn(6, 4, generator=gen), torch.randn(6, 4, generator=gen), torch.randn(6, generator=gen)
+    out, weights = additive_attention(q, k, v, w_q, w_k, vec, mask=mask)
+    ref_out, ref_weights = additive_attention(e(q), e(k), e(v), w_q, w_k, vec, mask=mask)
+    assert_close(out, ref_out)
+    assert_close(weights, ref_weights)
+
+
+def test_sdpa_float16_scores_do_not_overflow_and_keep_the_dtype():
+    """q . k = 360000 overflows float16 (max 65504): the scores are computed in float32, as PyTorch does."""
+    q = torch.full((1, 2, 4), 300.0)
+    v = torch.randn(1, 2, 3, generator=torch.Generator().manual_seed(0)).half()
+    out, weights = scaled_dot_product_attention(q.half(), q.half(), v)
+    ref_out, ref_weights = scaled_dot_product_attention(q, q, v.float())  # the same computation in float32
+    assert out.dtype == weights.dtype == torch.float16
+    assert torch.equal(out, ref_out.half()) and torch.equal(weights, ref_weights.half())
+
+
+def test_sdpa_dropout_is_torch_dropout_with_the_given_p():
+    gen = torch.Generator().manual_seed(4)
+    q, k = torch.randn(2, 6, 4, generator=gen), torch.randn(2, 7, 4, generator=gen)
+    v = torch.randn(2, 7, 3, generator=gen)
+    torch.manual_seed(5)
+    out, weights = scaled_dot_product_attention(q, k, v, dropout_p=0.2)
+    torch.manual_seed(5)
+    ref_weights = F.dropout(torch.softmax(q @ k.transpose(-2, -1) / 2.0, dim=-1), p=0.2)
+    assert torch.equal(weights, ref_weights)
+    assert_close(out, ref_weights @ v)
+
+
+@pytest.mark.parametrize("batch", [(), (2, 3)])
+def test_additive_attention_without_and_with_two_batch_dimensions(batch):
+    gen = torch.Generator().manual_seed(6)
+    q, k, v = (torch.randn(*batch, 3, 4, generator=gen), torch.randn(*batch, 5, 2, generator=gen),
+               torch.randn(*batch, 5, 3, generator=gen))
+    w_q, w_k, vec = torch.randn(6, 4, generator=gen), torch.randn(6, 2, generator=gen), torch.randn(6, generator=gen)
+    out, weights = additive_attention(q, k, v, w_q, w_k, vec)
+    flat = lambda t: t.reshape(-1, *t.shape[-2:])  # noqa: E731
+    ref_out, ref_weights = additive_reference(flat(q), flat(k), flat(v), w_q, w_k, vec)
+    assert_close(out, ref_out.reshape(out.shape))
+    assert_close(weights, ref_weights.reshape(weights.shape))
+
+
+def test_additive_attention_module_has_no_biases_and_v_uniform_in_plus_minus_one_over_sqrt_d_hidden():
+    torch.manual_seed(7)
+    attn = AdditiveAttention(4, 5, 64)
+    assert sorted(name for name, _ in attn.named_parameters()) == ["key_proj.weight", "query_proj.weight", "v"]
+    bound = 64**-0.5
+    assert attn.v.abs().max() <= bound and attn.v.min() < -bound / 2 and attn.v.max() > bound / 2
+
+
+def test_additive_attention_module_passes_the_mask_on():
+    torch.manual_seed(8)
+    attn = AdditiveAttention(4, 4, 8)
+    q, k, v = torch.randn(2, 3, 4), torch.randn(2, 5, 4), torch.randn(2, 5, 6)
+    mask = padding_mask(torch.tensor([5, 2]))[:, 0]  # [B, 1, Lk]
+    out, weights = attn(q, k, v, mask)
+    ref_out, ref_weights = additive_attention(q, k, v, attn.query_proj.weight, attn.key_proj.weight, attn.v, mask)
+    assert torch.equal(weights[1, :, 2:], torch.zeros(3, 3))
+    assert torch.equal(out, ref_out) and torch.equal(weights, ref_weights)
+
+
+def test_mha_without_bias_has_the_parameters_of_torch_without_bias():
+    ours = MultiHeadAttention(8, 2, bias=False)
+    assert all(not name.endswith("bias") for name, _ in ours.named_parameters())
+    ref = nn.MultiheadAttention(8, 2, bias=False)
+    assert sum(p.numel() for p in ours.parameters()) == sum(p.numel() for p in ref.parameters())
+
+
+def test_mha_from_torch_keeps_the_device():
+    """The meta device stands in for an accelerator: the copy is made where the weights are."""
+    ours = MultiHeadAttention.from_torch(nn.MultiheadAttention(8, 2, device="meta"))
+    assert all(p.device.type == "meta" for p in ours.parameters())
+
+
+def test_mha_has_biases_by_default_as_torch():
+    ours, ref = MultiHeadAttention(8, 2), nn.MultiheadAttention(8, 2)
+    assert all(p.bias is not None for p in (ours.q_proj, ours.k_proj, ours.v_proj, ours.out_proj))
+    assert sum(p.numel() for p in ours.parameters()) == sum(p.numel() for p in ref.parameters())

@@ -216,3 +216,112 @@ def test_other_bad_arguments():
         beam_search(model, torch.zeros(2, 3, dtype=torch.long), beam_size=2, max_len=4, bos_id=0, eos_id=1)
     with raises(TypeError, "layer: expected a torch.nn.TransformerEncoderLayer, got Linear"):
         EncoderLayer.from_torch(torch.nn.Linear(2, 2))
+
+
+# ----------------------------------------------------------------------------------------------------
+# The checks' edges and every argument's name (each test below kills mutants that `make mutation` found
+# surviving: a check's boundary moved by one, a name or layout dropped from a message).
+
+from qkv import checks  # noqa: E402
+
+
+def test_tensor_checks_name_the_argument_when_it_is_not_a_tensor():
+    for check in (checks.check_integer, checks.check_bool_tensor):
+        with raises(TypeError, "ids: expected a torch.Tensor, got list"):
+            check("ids", [1])
+    with raises(TypeError, "h: expected a torch.Tensor, got list"):
+        checks.check_shape("h", [1], (1,), "[B]")
+
+
+def test_check_token_ids_boundaries():
+    checks.check_token_ids("tokens", torch.zeros(0, dtype=torch.long), 3)  # no ids: nothing to check
+    checks.check_token_ids("tokens", torch.tensor([0, 2]), 3)  # 0 and vocab_size - 1 are ids
+    with raises(ValueError, "tokens: expected ids in [0, vocab_size=3), got ids from 3 to 3"):
+        checks.check_token_ids("tokens", torch.tensor([3]), 3)  # one id is checked too
+
+
+def test_check_pair_names_what_it_got():
+    with raises(TypeError, "state: expected a pair (h, c), got int"):
+        checks.check_pair("state", 5, "(h, c)")
+
+
+def test_check_max_length_accepts_exactly_max_len():
+    checks.check_max_length("x", torch.zeros(1, 4, 2), 4)
+
+
+def test_check_attention_inputs_messages():
+    q = torch.randn(2, 3, 4)
+    with raises(ValueError, "query: expected at least 2 dimensions [..., length, features], got shape (4,)"):
+        checks.check_attention_inputs(torch.randn(4), q, q)
+    with raises(TypeError, "value: expected dtype torch.float32 (the dtype of query), got torch.float64"):
+        checks.check_attention_inputs(q, q, q.double())
+    with raises(ValueError, "value: batch dimensions (3,) do not broadcast with those of key, (2,)"):
+        checks.check_attention_inputs(q, q, torch.randn(3, 3, 4))
+
+
+def test_check_number_edges_and_messages():
+    assert checks.check_number("p", 1.0, high=1.0) == 1.0  # high is inclusive
+    with raises(ValueError, "x: expected a number <= 1, got 2.0"):
+        checks.check_number("x", 2, high=1)
+    with raises(ValueError, "x: expected a number, got nan"):
+        checks.check_number("x", float("nan"))
+
+
+def test_check_flag_returns_the_flag():
+    assert checks.check_flag("bias", True) is True
+    assert checks.check_flag("bias", False) is False
+
+
+def test_check_int_bounds_are_inclusive_and_named():
+    assert checks.check_int("k", 3, low=0, high=3) == 3
+    assert checks.check_int("k", 0, low=0) == 0
+    assert checks.check_int("k", 3, high=3) == 3
+    with raises(ValueError, "k: expected an int <= 3, got 4"):
+        checks.check_int("k", 4, high=3)
+
+
+def test_attention_messages_name_each_argument():
+    x = torch.randn(2, 3, 4)
+    w, vec = torch.randn(5, 4), torch.randn(5)
+    from qkv.attention import additive_attention
+
+    for name, args in (("w_query", (w.long(), w, vec)), ("w_key", (w, w.long(), vec)), ("v", (w, w, vec.long()))):
+        with raises(TypeError, f"{name}: expected a floating-point tensor, got torch.int64"):
+            additive_attention(x, x, x, *args)
+    with raises(ValueError, "w_query: expected 2 dimensions [d_hidden, d_query], got shape (5,)"):
+        additive_attention(x, x, x, vec, w, vec)
+    with raises(ValueError, "w_key: expected 2 dimensions [d_hidden, d_key], got shape (5,)"):
+        additive_attention(x, x, x, w, vec, vec)
+    with raises(ValueError, "w_query: expected last dimension of size 4 (d_query), got shape (5, 3)"):
+        additive_attention(x, x, x, torch.randn(5, 3), w, vec)
+    with raises(ValueError, "d_query: expected a positive integer, got 0"):
+        AdditiveAttention(0, 4, 8)
+    with raises(ValueError, "d_hidden: expected a positive integer, got 0"):
+        AdditiveAttention(4, 4, 0)
+    attn = AdditiveAttention(4, 4, 8)
+    for i, name in enumerate(("query", "key", "value")):
+        args = [x, x, x]
+        args[i] = x.long()
+        with raises(TypeError, f"{name}: expected a floating-point tensor, got torch.int64"):
+            attn(*args)
+        args[i] = x.double()
+        with raises(TypeError, f"{name}: expected dtype torch.float32 (the dtype of the module's weights), "
+                               f"got torch.float64"):
+            attn(*args)
+    with raises(ValueError, "d_model: expected a positive integer, got 0"):
+        MultiHeadAttention(0, 2)
+    with raises(ValueError, "dropout: expected a probability in [0, 1), got 1.5"):
+        MultiHeadAttention(8, 2, dropout=1.5)
+    with raises(ValueError, "value: expected last dimension of size 4 (d_model), got shape (2, 3, 3)"):
+        MultiHeadAttention(4, 2)(x, x, x[..., :3])
+    with raises(ValueError, "mha: expected kdim == vdim == embed_dim, add_bias_kv=False and add_zero_attn=False"):
+        MultiHeadAttention.from_torch(torch.nn.MultiheadAttention(8, 2, add_zero_attn=True))
+    with raises(ValueError, "scores: expected at least 1 dimensions [..., Lk], got shape ()"):
+        masked_softmax(torch.tensor(1.0))
+
+
+def test_sdpa_reports_a_bad_mask_before_a_bad_bias():
+    """Arguments are checked in the order of the signature, so the first bad one is the one named."""
+    x = torch.randn(2, 3, 4)
+    with raises(TypeError, "mask: expected a boolean tensor (True = may attend), got torch.float32"):
+        scaled_dot_product_attention(x, x, x, mask=torch.ones(3, 3), bias=torch.ones(3, 3, dtype=torch.long))

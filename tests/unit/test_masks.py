@@ -1,5 +1,7 @@
 """qkv.masks: padding and causal masks, and combining them."""
 
+import re
+
 import pytest
 import torch
 from hypothesis import given, settings
@@ -251,3 +253,100 @@ def test_find_leaks_rejects_bad_arguments():
         find_leaks(lambda x: torch.nn.functional.dropout(x, 0.5), x, causal_mask(3))
     with pytest.raises(ValueError, match=r"fn\(x\): expected dimension 0 of size 2 \(the batch size of x\)"):
         find_leaks(lambda x: x[:1], x, causal_mask(3))
+
+
+# --- exact messages and edges of the masks (each kills mutants that `make mutation` found surviving)
+
+def _exact(exc, message):
+    return pytest.raises(exc, match="^" + re.escape(message) + "$")
+
+
+def test_padding_mask_messages_are_exact():
+    tok = torch.tensor([[1, 0]])
+    with _exact(ValueError, "pad_id: expected the id of the padding token when tokens is given, got None"):
+        padding_mask(tokens=tok)
+    with _exact(ValueError, "max_len: expected None when tokens is given (the mask has their length), got 3"):
+        padding_mask(tokens=tok, pad_id=0, max_len=3)
+    with _exact(ValueError, "pad_id: expected None when lengths is given (it goes with tokens), got 0"):
+        padding_mask(torch.tensor([1]), pad_id=0)
+    with _exact(ValueError, "lengths: expected 1 dimensions [batch], got shape (1, 1)"):
+        padding_mask(torch.tensor([[1]]))
+    with _exact(ValueError, "max_len: expected an int >= 0, got -1"):
+        padding_mask(torch.tensor([0]), max_len=-1)
+    with _exact(ValueError, "lengths: expected values in [0, max_len=3], got [5]"):
+        padding_mask(torch.tensor([5]), max_len=3)  # a batch of one is checked too
+
+
+def test_padding_mask_empty_batch_and_zero_length():
+    for lengths in ([], torch.zeros(0, dtype=torch.long)):
+        mask = padding_mask(lengths)  # no sequences: max_len defaults to 0
+        assert mask.shape == (0, 1, 1, 0) and mask.dtype == torch.bool
+    assert padding_mask(torch.zeros(0, dtype=torch.long), max_len=2).shape == (0, 1, 1, 2)
+    assert padding_mask(torch.tensor([0]), max_len=0).shape == (1, 1, 1, 0)  # max_len 0 is allowed
+
+
+def test_masks_are_made_on_the_device_of_their_input():
+    """The meta device stands in for an accelerator: a mask made on the CPU would not combine with it."""
+    assert causal_mask(3, device="meta").device.type == "meta"
+    assert padding_mask(torch.zeros(0, dtype=torch.long, device="meta"), max_len=3).device.type == "meta"
+
+
+def test_find_leaks_messages_are_exact():
+    x = torch.randn(2, 3)
+    allowed = causal_mask(3)
+    with _exact(ValueError, "x: expected at least 2 dimensions [batch, length, ...], got shape (3,)"):
+        find_leaks(lambda x: x, torch.randn(3), allowed)
+    with _exact(ValueError, "seed: expected an int in [0, 9223372036854775807], got -1"):
+        find_leaks(lambda x: x, x, allowed, seed=-1)
+    with _exact(TypeError, "fn(x): expected a torch.Tensor, got int"):
+        find_leaks(lambda x: 1, x, allowed)
+    with _exact(ValueError, "fn(x): expected at least 2 dimensions [batch, length, ...], got shape (2,)"):
+        find_leaks(lambda x: x.sum(1), x, allowed)
+    with _exact(ValueError, "fn: expected a deterministic function (two calls on the same x differ; "
+                            "is dropout on? call .eval())"):
+        find_leaks(lambda x: x + torch.randn_like(x), x, allowed)
+    assert not find_leaks(lambda x: x.cumsum(1), x, allowed, seed=2**63 - 1).any()  # the largest seed
+
+
+def test_find_leaks_replacement_values_come_from_the_seed_alone():
+    """Whether a value-dependent leak is seen depends on the replacement drawn: it is the one drawn from
+    ``torch.Generator().manual_seed(seed)`` with the shape of one position, whatever the global RNG state."""
+    x = torch.zeros(1, 3, 2, dtype=torch.float64)
+    fn = lambda x: x + (x[:, :1, 1:2] > 0).to(x.dtype)  # noqa: E731  every output sees feature 1 of position 0
+    eye = torch.eye(3, dtype=torch.bool)
+    seen, expected = [], []
+    torch.manual_seed(12345)
+    for seed in range(16):
+        replacement = torch.randn(2, generator=torch.Generator().manual_seed(seed))  # position 0, drawn first
+        leaks = find_leaks(fn, x, eye, seed=seed)
+        assert not leaks[:, :, 1:].any() and not leaks[0, 0, 0]
+        assert bool(leaks[0, 1:, 0].all()) == bool(leaks[0, 1:, 0].any())  # outputs 1 and 2 change together
+        seen.append(bool(leaks[0, 1:, 0].any()))
+        expected.append(bool(replacement[1] > 0))
+    assert seen == expected and 0 < sum(expected) < 16
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_find_leaks_on_cuda():
+    x = torch.randn(2, 3, 4, device="cuda")
+    leaks = find_leaks(lambda x: x.cumsum(1), x, causal_mask(3))
+    assert leaks.device.type == "cuda" and not leaks.any()
+
+
+def test_find_leaks_default_seed_is_zero():
+    """A leak seen only when position 0 takes exactly the value that seed 0 draws for it: seen by default."""
+    x = torch.zeros(1, 3, 2, dtype=torch.float64)
+    c = torch.randn(2, generator=torch.Generator().manual_seed(0))[1].double()
+    fn = lambda x: x + (x[:, :1, 1:2] == c).to(x.dtype)  # noqa: E731
+    eye = torch.eye(3, dtype=torch.bool)
+    assert find_leaks(fn, x, eye)[0, 1:, 0].all() and find_leaks(fn, x, eye, seed=0)[0, 1:, 0].all()
+    assert not find_leaks(fn, x, eye, seed=1).any()
+
+
+def test_find_leaks_works_on_the_device_of_x_whatever_the_default_device():
+    """Every tensor find_leaks makes is made on x's device: with another default device (here meta, as after
+    ``torch.set_default_device("cuda")``) a CPU input is still tested on the CPU."""
+    x, allowed = torch.randn(2, 3, 4), causal_mask(3)
+    with torch.device("meta"):
+        leaks = find_leaks(lambda x: x.cumsum(1), x, allowed)
+    assert leaks.device.type == "cpu" and not leaks.any()
