@@ -798,12 +798,12 @@ def _cuboid(d, ox, oy, f0, f1, t0, t1, b0, b1, role, tint, width=1.0):
             d._grow(x, y, x, y)
 
 
-NORM_AXES = [  # name, what shares one mean and variance, the highlighted block (f0, f1, t0, t1, b0, b1)
-    ("BatchNorm", "one feature, over the batch and every position", (2, 3, 0, _NT, 0, _NB)),
-    ("LayerNorm", "one position of one sequence, over its features", (0, _NF, 1, 2, 0, 1)),
-    ("RMSNorm", "as LayerNorm, the root mean square only (no mean)", (0, _NF, 1, 2, 0, 1)),
-    ("InstanceNorm", "one feature of one sequence, over its positions", (2, 3, 0, _NT, 0, 1)),
-    ("GroupNorm", "a group of features of one sequence, over its positions", (2, 4, 0, _NT, 0, 1)),
+NORM_AXES = [  # name, the caption's lines (what shares one mean and variance), the block (f0, f1, t0, t1, b0, b1)
+    ("BatchNorm", ("one feature,", "over the batch", "and every position"), (2, 3, 0, _NT, 0, _NB)),
+    ("LayerNorm", ("one position", "of one sequence,", "over its features"), (0, _NF, 1, 2, 0, 1)),
+    ("RMSNorm", ("as LayerNorm,", "root mean square only", "(no mean)"), (0, _NF, 1, 2, 0, 1)),
+    ("InstanceNorm", ("one feature", "of one sequence,", "over its positions"), (2, 3, 0, _NT, 0, 1)),
+    ("GroupNorm", ("a group of features", "of one sequence,", "over its positions"), (2, 4, 0, _NT, 0, 1)),
 ]
 
 
@@ -812,7 +812,7 @@ def norm_axes():
     d = Drawing("What each norm averages over, in a (batch, sequence, feature) tensor",
                 f"Five copies of an activation tensor with {_NB} sequences (depth), {_NT} positions (down) and "
                 f"{_NF} features (across). Highlighted: the elements that share one mean and one variance. "
-                + " ".join(f"{name}: {what}." for name, what, _ in NORM_AXES)
+                + " ".join(f"{name}: {' '.join(what)}." for name, what, _ in NORM_AXES)
                 + " Only BatchNorm mixes different sequences of the batch; LayerNorm and RMSNorm never mix "
                 "positions either.", size=12.5)
     step = 190
@@ -831,13 +831,11 @@ def norm_axes():
         _cuboid(d, ox, oy, *block, role, 0.55, width=1.5)
         cx = ox + _NF * 8 + 14
         d.text(cx, 14, name, weight="700", size=13.5)
-        words = what.split(", ")
-        for k, line in enumerate(words):
-            d.text(cx, oy + _NT * 16 + 24 + 15 * k, line + ("," if k < len(words) - 1 else ""), size=11.5,
-                   muted=True)
+        for k, line in enumerate(what):
+            d.text(cx, oy + _NT * 16 + 24 + 15 * k, line, size=11.5, muted=True)
     ox = 0
     x0, y0 = _cube_point(ox, 60, 0, _NT, 0)
-    d.text(x0, y0 + 70, "axes: features \u2192 across, positions \u2193 down, sequences of the batch \u2197 "
+    d.text(x0, y0 + 84, "axes: features \u2192 across, positions \u2193 down, sequences of the batch \u2197 "
            "into the page", anchor="start", size=11.5, muted=True)
     return d
 
