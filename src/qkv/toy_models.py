@@ -12,6 +12,9 @@ knows about the others came through attention.
   tokens or for real numbers.
 - :class:`PositionalReader`: token embeddings, one causal multi-head attention layer with a choice of
   positional encoding (none, sinusoidal, learned, relative, RoPE, ALiBi) and a linear read-out.
+- :class:`DeepEncoder`: token embeddings and sinusoidal positions, a stack of Transformer encoder
+  layers (post-norm or pre-norm, LayerNorm or RMSNorm, with residual connections) and a linear
+  read-out: the deep model of chapter 6.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from qkv.positional import (
     SinusoidalPositionalEncoding,
     alibi_bias,
 )
+from qkv.transformer import NORMS, Encoder
 
 
 class OneLayerAttention(nn.Module):
@@ -302,3 +306,51 @@ class PositionalReader(nn.Module):
             bias = alibi_bias(self.num_heads, T, T, device=tokens.device)  # -slope_h * (i - j)
         out, weights = scaled_dot_product_attention(q, k, v, causal_mask(T, device=tokens.device), bias=bias)
         return self.readout(out.transpose(1, 2).reshape(B, T, -1)), weights
+
+
+class DeepEncoder(nn.Module):
+    """Token embeddings plus sinusoidal positions, ``num_layers`` encoder layers, a linear read-out.
+
+    Unlike the one-layer models above, this one has the Transformer's residual connections and
+    norms (:class:`qkv.transformer.Encoder`), so it can be made deep; ``norm_first`` and ``norm``
+    choose where the norm sits and which one it is, the two questions of chapter 6. The attention is
+    bidirectional (an encoder: no mask).
+
+    Args:
+        vocab_size: number of tokens. d_model, num_heads, d_ff, num_layers: sizes of the stack.
+        norm_first: pre-norm (True) or post-norm (False, the paper). norm: ``"layer"`` or ``"rms"``.
+        dropout: dropout in the encoder layers. max_len: the longest sequence the positions cover.
+
+    Shapes: ``forward(tokens [B, T])`` returns ``(logits [B, T, vocab_size], weights)``, ``weights`` a
+    list of one ``[B, heads, T, T]`` tensor per layer.
+
+    >>> import torch
+    >>> model = DeepEncoder(vocab_size=10, d_model=16, num_heads=2, d_ff=32, num_layers=3, norm="rms")
+    >>> logits, weights = model(torch.randint(10, (4, 7)))
+    >>> logits.shape, len(weights), weights[0].shape
+    (torch.Size([4, 7, 10]), 3, torch.Size([4, 2, 7, 7]))
+    """
+
+    def __init__(self, vocab_size, d_model=32, num_heads=4, d_ff=64, num_layers=6, norm_first=False,
+                 norm="layer", dropout=0.0, max_len=256):
+        super().__init__()
+        for name, size in (("vocab_size", vocab_size), ("d_model", d_model), ("num_heads", num_heads),
+                           ("d_ff", d_ff), ("num_layers", num_layers), ("max_len", max_len)):
+            checks.check_positive_int(name, size)
+        checks.check_divisible("d_model", d_model, "num_heads", num_heads)
+        checks.check_flag("norm_first", norm_first)
+        checks.check_choice("norm", norm, NORMS)
+        self.token_embedding = nn.Embedding(vocab_size, d_model)
+        self.position = SinusoidalPositionalEncoding(d_model, max_len)
+        self.encoder = Encoder(d_model, num_heads, d_ff, num_layers, dropout=dropout, norm_first=norm_first,
+                               norm=norm)
+        self.readout = nn.Linear(d_model, vocab_size)
+
+    def forward(self, tokens):
+        checks.check_token_ids("tokens", tokens, self.token_embedding.num_embeddings)
+        checks.check_ndim("tokens", tokens, 2, "[batch, length]")
+        checks.check_nonempty("tokens", tokens, 1)
+        checks.check_max_length("tokens", tokens, self.position.max_len)
+        x = self.position(self.token_embedding(tokens))  # [B, T, d_model]
+        h, weights = self.encoder(x)
+        return self.readout(h), weights

@@ -35,6 +35,7 @@ def fit(
     seed: int = 0,
     log_every: int | None = None,
     name: str = "",
+    warmup: int = 0,
 ) -> list[float]:
     """Train ``model`` for ``steps`` Adam steps and return the loss after each step.
 
@@ -48,6 +49,9 @@ def fit(
         seed: seeds both the batches and ``torch.manual_seed`` (dropout, if any).
         log_every: print a progress line every this many steps (default: 5 lines per run; 0 = silent).
         name: a label for the progress lines.
+        warmup: linear learning-rate warm-up: step ``s`` (from 1) uses ``lr * min(1, s / warmup)``,
+            so the rate climbs from ``lr / warmup`` to ``lr`` over the first ``warmup`` steps and
+            stays there. ``0`` (the default) trains at ``lr`` from the first step.
 
     Returns:
         the training loss at each step, a list of ``steps`` floats.
@@ -74,9 +78,12 @@ def fit(
     if log_every is not None:
         checks.check_int("log_every", log_every, low=0)
     checks.check_str("name", name)
+    checks.check_int("warmup", warmup, low=0)
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    # LambdaLR multiplies lr by the factor of its step index i = 0, 1, ...: step s = i + 1 of the loop.
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda i: min(1.0, (i + 1) / warmup) if warmup else 1.0)
     log_every = max(1, steps // 5) if log_every is None else log_every
     model.train()
     losses: list[float] = []
@@ -87,6 +94,7 @@ def fit(
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
+        scheduler.step()
         losses.append(loss.item())
         if log_every and (step % log_every == 0 or step == steps):
             label = f"{name}: " if name else ""

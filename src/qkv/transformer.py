@@ -21,7 +21,7 @@ from torch import nn
 from qkv import checks
 from qkv.attention import MultiHeadAttention
 from qkv.masks import causal_mask, combine_masks
-from qkv.norms import LayerNorm
+from qkv.norms import LayerNorm, RMSNorm
 from qkv.positional import SinusoidalPositionalEncoding
 
 
@@ -94,10 +94,21 @@ def _check_activations(name, x, d_model):
     checks.check_nonempty(name, x, 1)
 
 
-def _check_layer_args(norm_first, layer_norm_eps, bias):
+def _check_layer_args(norm_first, layer_norm_eps, bias, norm="layer"):
     checks.check_flag("norm_first", norm_first)
     checks.check_number("layer_norm_eps", layer_norm_eps, low=0.0)
     checks.check_flag("bias", bias)
+    checks.check_choice("norm", norm, NORMS)
+
+
+NORMS = ("layer", "rms")  # the kinds of normalisation an encoder layer can use
+
+
+def _make_norm(norm, d_model, eps, bias):
+    """A ``LayerNorm`` (``norm="layer"``) or an ``RMSNorm`` (``"rms"``: no mean, no bias) over ``d_model``."""
+    if norm == "rms":
+        return RMSNorm(d_model, eps=eps)
+    return LayerNorm(d_model, eps=eps, bias=bias)
 
 
 def _scores_shape(layer, x, keys):
@@ -112,8 +123,9 @@ class EncoderLayer(nn.Module):
         d_model, num_heads, d_ff: sizes. dropout: on the attention weights, after the feed-forward
             activation, and on each sublayer's output before the residual sum (as PyTorch does).
         activation: ``"relu"`` or ``"gelu"``. norm_first: pre-norm if True, post-norm (the paper) if
-            False. layer_norm_eps: LayerNorm epsilon (BERT uses 1e-12). bias: biases in the linear
-            layers and LayerNorms.
+            False. layer_norm_eps: the norms' epsilon (BERT uses 1e-12). bias: biases in the linear
+            layers and LayerNorms. norm: ``"layer"`` (LayerNorm, the paper) or ``"rms"`` (RMSNorm,
+            Zhang and Sennrich 2019, as in Llama: no mean subtraction and no bias).
 
     Shapes: ``forward(x [B, T, d_model], mask=None) -> (out [B, T, d_model], weights [B, heads, T, T])``;
     ``mask`` broadcasts against ``[B, heads, T, T]``, e.g. a padding mask ``[B, 1, 1, T]``.
@@ -125,14 +137,14 @@ class EncoderLayer(nn.Module):
     """
 
     def __init__(self, d_model, num_heads, d_ff, dropout=0.1, activation="relu", norm_first=False,
-                 layer_norm_eps=1e-5, bias=True):
+                 layer_norm_eps=1e-5, bias=True, norm="layer"):
         super().__init__()
-        _check_layer_args(norm_first, layer_norm_eps, bias)
+        _check_layer_args(norm_first, layer_norm_eps, bias, norm)
         self.norm_first = norm_first
         self.self_attn = MultiHeadAttention(d_model, num_heads, dropout=dropout, bias=bias)
         self.ff = PositionwiseFeedForward(d_model, d_ff, dropout=dropout, activation=activation, bias=bias)
-        self.norm1 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias)
-        self.norm2 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias)
+        self.norm1 = _make_norm(norm, d_model, layer_norm_eps, bias)
+        self.norm2 = _make_norm(norm, d_model, layer_norm_eps, bias)
         self.dropout1 = nn.Dropout(dropout)
         self.dropout2 = nn.Dropout(dropout)
 
@@ -260,9 +272,10 @@ def _copy_from_torch(ours, layer):
 
 
 class Encoder(nn.Module):
-    """A stack of ``num_layers`` encoder layers (plus a final LayerNorm when ``norm_first``).
+    """A stack of ``num_layers`` encoder layers (plus a final norm when ``norm_first``).
 
-    Takes the ``EncoderLayer`` arguments and ``num_layers`` (6 in the paper).
+    Takes the ``EncoderLayer`` arguments and ``num_layers`` (6 in the paper); ``norm`` (``"layer"`` or
+    ``"rms"``) is the kind of every norm in the stack, the final one included.
 
     Shapes: ``forward(x [B, S, d_model], mask=None) -> (out [B, S, d_model], [weights [B, heads, S, S]]
     per layer)``.
@@ -274,15 +287,15 @@ class Encoder(nn.Module):
     """
 
     def __init__(self, d_model, num_heads, d_ff, num_layers=6, dropout=0.1, activation="relu",
-                 norm_first=False, layer_norm_eps=1e-5, bias=True):
+                 norm_first=False, layer_norm_eps=1e-5, bias=True, norm="layer"):
         super().__init__()
         checks.check_positive_int("num_layers", num_layers)
         self.layers = nn.ModuleList(
-            EncoderLayer(d_model, num_heads, d_ff, dropout, activation, norm_first, layer_norm_eps, bias)
+            EncoderLayer(d_model, num_heads, d_ff, dropout, activation, norm_first, layer_norm_eps, bias, norm)
             for _ in range(num_layers)
         )
         # Pre-norm layers add to an un-normalised residual stream, so normalise it once at the end.
-        self.norm = LayerNorm(d_model, eps=layer_norm_eps, bias=bias) if norm_first else None
+        self.norm = _make_norm(norm, d_model, layer_norm_eps, bias) if norm_first else None
 
     def forward(self, x, mask=None):
         weights = []

@@ -48,7 +48,7 @@ from qkv.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell, gru_cell, lstm_c
 from qkv.saturation import sample_query_keys, saturation
 from qkv.softmax import jacobian_max_abs, softmax_entropy, softmax_jacobian
 from qkv.tasks import first_and_previous_batch, first_minus_previous_batch, key_value_lookup_batch, previous_token_batch
-from qkv.toy_models import LookupAttention, MultiHeadReader, OneLayerAttention
+from qkv.toy_models import DeepEncoder, LookupAttention, MultiHeadReader, OneLayerAttention
 from qkv.train import fit, masked_mse, token_accuracy, token_cross_entropy, within_tolerance
 from qkv.transformer import (
     Decoder,
@@ -306,6 +306,10 @@ ROWS = [
      r"tokens: expected ids in \[0, vocab_size=3\), got ids from 1 to 3"),
     ("qkv.transformer.EncoderLayer", lambda: EncoderLayer(4, 2, 8, norm_first="yes"), TypeError,
      r"norm_first: expected a bool, got str 'yes'"),
+    ("qkv.transformer.EncoderLayer", lambda: EncoderLayer(4, 2, 8, norm="batch"), ValueError,
+     r"norm: expected one of 'layer', 'rms', got 'batch'"),
+    ("qkv.transformer.EncoderLayer", lambda: EncoderLayer(4, 2, 8, norm=None), ValueError,
+     r"norm: expected one of 'layer', 'rms', got None"),
     ("qkv.transformer.EncoderLayer.forward", lambda: EncoderLayer(4, 2, 8)(x3, ones(3, 2)), ValueError,
      r"mask: shape \(3, 2\) does not broadcast to scores of shape \(2, 2, 3, 3\)"),
     ("qkv.transformer.EncoderLayer.from_torch", lambda: EncoderLayer.from_torch(nn.Linear(2, 2)), TypeError,
@@ -320,6 +324,8 @@ ROWS = [
      TypeError, r"layer: expected a torch\.nn\.TransformerDecoderLayer, got TransformerEncoderLayer"),
     ("qkv.transformer.Encoder", lambda: Encoder(4, 2, 8, num_layers=0), ValueError,
      r"num_layers: expected a positive integer, got 0"),
+    ("qkv.transformer.Encoder", lambda: Encoder(4, 2, 8, norm="RMS"), ValueError,
+     r"norm: expected one of 'layer', 'rms', got 'RMS'"),
     ("qkv.transformer.Encoder.forward", lambda: Encoder(4, 2, 8, 1)(x3, ones(2, 2, 2, 2, 2)), ValueError,
      r"mask: shape \(2, 2, 2, 2, 2\) does not broadcast to scores of shape \(2, 2, 3, 3\)"),
     ("qkv.transformer.Decoder", lambda: Decoder(4, 2, 8, activation="swish"), ValueError,
@@ -403,6 +409,10 @@ ROWS = [
      r"steps: expected a positive integer, got -3"),
     ("qkv.train.fit", lambda: fit(nn.Linear(2, 1), batch, mse, steps=2, lr="0.1"), TypeError,
      r"lr: expected a number, got str '0\.1'"),
+    ("qkv.train.fit", lambda: fit(nn.Linear(2, 1), batch, mse, steps=2, warmup=-1), ValueError,
+     r"warmup: expected an int >= 0, got -1"),
+    ("qkv.train.fit", lambda: fit(nn.Linear(2, 1), batch, mse, steps=2, warmup=2.5), TypeError,
+     r"warmup: expected an int"),
     ("qkv.train.fit", lambda: fit(nn.Linear(2, 1), "batch", mse), TypeError, r"batch_fn: expected a function, got str"),
     ("qkv.train.token_cross_entropy", lambda: token_cross_entropy(uniform, tok, tok.float()), TypeError,
      r"targets: expected an integer tensor, got torch\.float32"),
@@ -480,6 +490,18 @@ ROWS = [
     ("qkv.toy_models.PositionalReader.forward",
      lambda: qkv.toy_models.PositionalReader(10, "rope")(torch.zeros(2, 3)), TypeError,
      r"tokens: expected an integer tensor, got torch.float32"),
+    ("qkv.toy_models.DeepEncoder", lambda: DeepEncoder(10, d_model=6, num_heads=4), ValueError,
+     r"d_model: expected a multiple of 4 \(num_heads\), got 6"),
+    ("qkv.toy_models.DeepEncoder", lambda: DeepEncoder(10, norm="batch"), ValueError,
+     r"norm: expected one of 'layer', 'rms', got 'batch'"),
+    ("qkv.toy_models.DeepEncoder", lambda: DeepEncoder(10, norm_first=1), TypeError,
+     r"norm_first: expected a bool, got int 1"),
+    ("qkv.toy_models.DeepEncoder", lambda: DeepEncoder(10, num_layers=0), ValueError,
+     r"num_layers: expected a positive integer, got 0"),
+    ("qkv.toy_models.DeepEncoder.forward", lambda: DeepEncoder(2, d_model=4, num_heads=2)(tok), ValueError,
+     r"tokens: expected ids in \[0, vocab_size=2\), got ids from 1 to 3"),
+    ("qkv.toy_models.DeepEncoder.forward", lambda: DeepEncoder(10, d_model=4, num_heads=2)(torch.zeros(2, 3)),
+     TypeError, r"tokens: expected an integer tensor, got torch\.float32"),
     ("qkv.pretrained.load_minilm", lambda: load_minilm(1), TypeError, r"load_minilm\(\) takes 0 positional arguments"),
 ]
 

@@ -226,3 +226,41 @@ def test_relative_positions_generalise_and_learned_ones_do_not(one_thread):
         accuracy[positional] = (correct[:, :10].float().mean().item(), correct[:, 10:].float().mean().item())
     assert accuracy["relative"][0] > 0.95 and accuracy["relative"][1] > 0.95
     assert accuracy["learned"][0] > 0.95 and accuracy["learned"][1] < 0.5  # rows beyond 12 were never trained
+
+
+# ----------------------------------------------------------------------------------------------------
+# DeepEncoder (chapter 6)
+
+
+@pytest.mark.parametrize("norm_first", [False, True])
+@pytest.mark.parametrize("norm", ["layer", "rms"])
+def test_deep_encoder_is_embedding_positions_encoder_readout(norm_first, norm):
+    torch.manual_seed(0)
+    model = toy_models.DeepEncoder(12, d_model=16, num_heads=2, d_ff=32, num_layers=3, norm_first=norm_first,
+                                   norm=norm)
+    tokens = torch.randint(12, (2, 7))
+    logits, weights = model(tokens)
+    x = model.token_embedding(tokens) + model.position.pe[:7]
+    h, _ = model.encoder(x)
+    torch.testing.assert_close(logits, model.readout(h))
+    assert logits.shape == (2, 7, 12) and len(weights) == 3 and weights[0].shape == (2, 2, 7, 7)
+    assert (model.encoder.norm is not None) == norm_first
+    kinds = {type(m).__name__ for m in model.modules()} & {"LayerNorm", "RMSNorm"}
+    assert kinds == {"LayerNorm" if norm == "layer" else "RMSNorm"}
+
+
+def test_deep_encoder_learns_copy_back(one_thread):
+    torch.manual_seed(0)
+    model = toy_models.DeepEncoder(16, d_model=32, num_heads=4, d_ff=64, num_layers=2, norm_first=True)
+    batch = partial(tasks.copy_back_batch, batch_size=32, seq_len=12, vocab_size=16)
+    fit(model, batch, train.token_cross_entropy, steps=150, lr=1e-2, log_every=0)
+    tokens, targets = batch(torch.Generator().manual_seed(99))
+    assert train.token_accuracy(model, tokens, targets) > 0.9
+
+
+def test_deep_encoder_rejects_bad_arguments():
+    with raises(ValueError, "norm: expected one of 'layer', 'rms', got 'batch'"):
+        toy_models.DeepEncoder(10, norm="batch")
+    message = "tokens: sequence length 9 is longer than the positional table (max_len=8), got shape (1, 9)"
+    with raises(ValueError, message):
+        toy_models.DeepEncoder(10, max_len=8)(torch.zeros(1, 9, dtype=torch.long))

@@ -38,6 +38,33 @@ def test_model_is_left_in_eval_mode():
     assert not model.training
 
 
+class _Constant(nn.Module):
+    """One parameter whose loss is its sum: the gradient is always 1, so Adam moves it by exactly the rate."""
+
+    def __init__(self):
+        super().__init__()
+        self.p = nn.Parameter(torch.zeros(1, dtype=torch.float64))
+
+
+def test_warmup_climbs_linearly_to_the_learning_rate_then_stays():
+    model, seen = _Constant(), []
+
+    def loss_fn(m, x, y):
+        seen.append(m.p.item())  # the value before each step
+        return m.p.sum()
+
+    fit(model, _batch, loss_fn, steps=7, lr=0.1, warmup=4, log_every=0)
+    seen.append(model.p.item())
+    moves = [a - b for a, b in zip(seen, seen[1:])]  # Adam with a constant gradient of 1 steps by lr_t
+    assert moves == pytest.approx([0.025, 0.05, 0.075, 0.1, 0.1, 0.1, 0.1], rel=1e-6)
+
+
+def test_no_warmup_trains_at_the_learning_rate_from_the_first_step():
+    model = _Constant()
+    fit(model, _batch, lambda m, x, y: m.p.sum(), steps=2, lr=0.1, log_every=0)
+    assert model.p.item() == pytest.approx(-0.2, rel=1e-6)
+
+
 def test_steps_must_be_positive():
     with pytest.raises(ValueError, match="steps: expected a positive integer, got 0"):
         fit(nn.Linear(3, 1), _batch, _mse, steps=0)

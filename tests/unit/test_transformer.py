@@ -119,6 +119,70 @@ def test_encoder_layer_matches_torch(dtype, norm_first, activation):
                   dict(src_mask=~causal_mask(T), src_key_padding_mask=~padding_mask(lengths)[:, 0, 0]))
 
 
+def hand_composed_rms_layer(ours, norm_first, dtype):
+    """The encoder layer written out with ``nn.RMSNorm`` (its weights copied from ours) around our sublayers."""
+    n1, n2 = (nn.RMSNorm(ours.norm1.weight.shape, eps=ours.norm1.eps, dtype=dtype) for _ in range(2))
+    with torch.no_grad():
+        n1.weight.copy_(ours.norm1.weight), n2.weight.copy_(ours.norm2.weight)
+    attn = lambda h: ours.self_attn(h, h, h)[0]  # noqa: E731
+
+    def layer(x):
+        if norm_first:
+            x = x + attn(n1(x))
+            return x + ours.ff(n2(x))
+        x = n1(x + attn(x))
+        return n2(x + ours.ff(x))
+
+    return layer, (n1, n2)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("norm_first", [False, True])
+def test_rms_encoder_layer_equals_the_layer_composed_with_torch_rmsnorm(dtype, norm_first):
+    torch.manual_seed(3)
+    ours = EncoderLayer(16, 4, 32, dropout=0.0, norm_first=norm_first, norm="rms").to(dtype)
+    assert type(ours.norm1).__name__ == "RMSNorm" and ours.norm1.eps == 1e-5
+    with torch.no_grad():
+        for norm in (ours.norm1, ours.norm2):
+            norm.weight.normal_(1.0, 0.5)
+    ref, torch_norms = hand_composed_rms_layer(ours, norm_first, dtype)
+    x = leaf(3, 6, 16, dtype=dtype)
+    out, ref_out = ours(x)[0], ref(x)
+    assert_close(out, ref_out)
+    g = torch.randn_like(out)
+    shared = [p for n, p in ours.named_parameters() if not n.startswith("norm")]
+    ours_grads = torch.autograd.grad(out, [x, *shared, ours.norm1.weight, ours.norm2.weight], g)
+    ref_grads = torch.autograd.grad(ref_out, [x, *shared, torch_norms[0].weight, torch_norms[1].weight], g)
+    for a, b in zip(ours_grads, ref_grads):
+        assert_close(a, b)
+
+
+@pytest.mark.parametrize("norm_first", [False, True])
+def test_rms_encoder_stack_is_its_layers_then_a_final_rmsnorm(norm_first):
+    torch.manual_seed(4)
+    enc = Encoder(8, 2, 16, num_layers=3, dropout=0.0, norm_first=norm_first, norm="rms").double()
+    kinds = {type(m).__name__ for m in enc.modules()} & {"LayerNorm", "RMSNorm"}
+    assert kinds == {"RMSNorm"}
+    x = torch.randn(2, 5, 8, dtype=torch.float64)
+    h = x
+    for layer in enc.layers:
+        h = layer(h)[0]
+    if norm_first:
+        final = nn.RMSNorm(8, eps=1e-5, dtype=torch.float64)
+        h = final(h)
+    else:
+        assert enc.norm is None
+    assert_close(enc(x)[0], h)
+
+
+def test_layer_norm_is_the_default_and_rms_has_no_bias():
+    ln, rms = EncoderLayer(8, 2, 16), EncoderLayer(8, 2, 16, norm="rms")
+    assert type(ln.norm1).__name__ == "LayerNorm" and ln.norm1.bias is not None
+    assert not any(n.startswith("norm") and n.endswith("bias") for n, _ in rms.named_parameters())
+    n_ln, n_rms = (sum(p.numel() for p in m.parameters()) for m in (ln, rms))
+    assert n_ln - n_rms == 2 * 8  # the two LayerNorm biases
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("norm_first", [False, True])
 def test_encoder_layer_bert_style_matches_torch(dtype, norm_first):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 
-from .svg import ROLES, Drawing
+from .svg import ROLES, Drawing, colour
 
 # Where each block of the architecture map is explained: block -> Sphinx document name, or None while
 # that chapter does not exist. The {diagram} directive checks that every document named here exists.
@@ -19,8 +19,8 @@ LINKS = {
     "scaling": "book/03_scaling",
     "multi-head": "book/04_multi_head",
     "positional-encoding": "book/05_positional_encoding",
-    "add-norm": None,  # chapter 6 (norms)
-    "residual": None,  # chapter 6
+    "add-norm": "book/06_normalization",
+    "residual": "book/06_normalization",
     "masked-attention": "book/07_masking",
     "cross-attention": None,  # chapter 9 (the whole Transformer)
     "feed-forward": None,  # chapter 9
@@ -769,3 +769,120 @@ def where_the_mask_goes():
 
 
 DIAGRAMS["where-the-mask-goes"] = where_the_mask_goes
+
+
+# ------------------------------------------------------------------------------------------ chapter 6
+
+_NB, _NT, _NF = 3, 4, 6  # the cube: batch (depth), sequence (down), features (across)
+
+
+def _cube_point(ox, oy, f, t, b, cell=16, depth=0.55):
+    """The drawing position of corner (feature f, position t, batch b) of the cube, in oblique projection."""
+    return ox + f * cell + b * cell * depth, oy + t * cell - b * cell * depth
+
+
+def _cuboid(d, ox, oy, f0, f1, t0, t1, b0, b1, role, tint, width=1.0):
+    """The three visible faces (front, top, right) of the block [f0, f1) x [t0, t1) x [b0, b1)."""
+    P = lambda f, t, b: _cube_point(ox, oy, f, t, b)  # noqa: E731
+    faces = [
+        [P(f0, t0, b0), P(f1, t0, b0), P(f1, t1, b0), P(f0, t1, b0)],  # front (b = b0)
+        [P(f0, t0, b0), P(f0, t0, b1), P(f1, t0, b1), P(f1, t0, b0)],  # top (t = t0)
+        [P(f1, t0, b0), P(f1, t0, b1), P(f1, t1, b1), P(f1, t1, b0)],  # right (f = f1)
+    ]
+    c = colour(role)
+    for face in faces:
+        pts = " ".join(f"{x:.1f},{y:.1f}" for x, y in face)
+        d.raw(f'<polygon points="{pts}" fill="{c}" fill-opacity="{tint}" stroke="{c}" stroke-width="{width}" '
+              'stroke-linejoin="round"/>')
+        for x, y in face:
+            d._grow(x, y, x, y)
+
+
+NORM_AXES = [  # name, the caption's lines (what shares one mean and variance), the block (f0, f1, t0, t1, b0, b1)
+    ("BatchNorm", ("one feature,", "over the batch", "and every position"), (2, 3, 0, _NT, 0, _NB)),
+    ("LayerNorm", ("one position", "of one sequence,", "over its features"), (0, _NF, 1, 2, 0, 1)),
+    ("RMSNorm", ("as LayerNorm,", "root mean square only", "(no mean)"), (0, _NF, 1, 2, 0, 1)),
+    ("InstanceNorm", ("one feature", "of one sequence,", "over its positions"), (2, 3, 0, _NT, 0, 1)),
+    ("GroupNorm", ("a group of features", "of one sequence,", "over its positions"), (2, 4, 0, _NT, 0, 1)),
+]
+
+
+def norm_axes():
+    """The (batch, sequence, feature) cube five times: the elements that share one mean and variance."""
+    d = Drawing("What each norm averages over, in a (batch, sequence, feature) tensor",
+                f"Five copies of an activation tensor with {_NB} sequences (depth), {_NT} positions (down) and "
+                f"{_NF} features (across). Highlighted: the elements that share one mean and one variance. "
+                + " ".join(f"{name}: {' '.join(what)}." for name, what, _ in NORM_AXES)
+                + " Only BatchNorm mixes different sequences of the batch; LayerNorm and RMSNorm never mix "
+                "positions either.", size=12.5)
+    step = 190
+    for n, (name, what, block) in enumerate(NORM_AXES):
+        ox, oy = n * step, 60
+        _cuboid(d, ox, oy, 0, _NF, 0, _NT, 0, _NB, "neutral", 0.06, width=0.8)
+        for t in range(1, _NT):  # the front face's grid
+            (xa, ya), (xb, yb) = _cube_point(ox, oy, 0, t, 0), _cube_point(ox, oy, _NF, t, 0)
+            d.raw(f'<line x1="{xa:.1f}" y1="{ya:.1f}" x2="{xb:.1f}" y2="{yb:.1f}" stroke="{ROLES["neutral"]}" '
+                  'stroke-opacity=".5"/>')
+        for f in range(1, _NF):
+            (xa, ya), (xb, yb) = _cube_point(ox, oy, f, 0, 0), _cube_point(ox, oy, f, _NT, 0)
+            d.raw(f'<line x1="{xa:.1f}" y1="{ya:.1f}" x2="{xb:.1f}" y2="{yb:.1f}" stroke="{ROLES["neutral"]}" '
+                  'stroke-opacity=".5"/>')
+        role = "key" if name == "BatchNorm" else "query" if name in ("LayerNorm", "RMSNorm") else "value"
+        _cuboid(d, ox, oy, *block, role, 0.55, width=1.5)
+        cx = ox + _NF * 8 + 14
+        d.text(cx, 14, name, weight="700", size=13.5)
+        for k, line in enumerate(what):
+            d.text(cx, oy + _NT * 16 + 24 + 15 * k, line, size=11.5, muted=True)
+    ox = 0
+    x0, y0 = _cube_point(ox, 60, 0, _NT, 0)
+    d.text(x0, y0 + 84, "axes: features \u2192 across, positions \u2193 down, sequences of the batch \u2197 "
+           "into the page", anchor="start", size=11.5, muted=True)
+    return d
+
+
+def post_pre_norm():
+    """The paper's post-norm block against the pre-norm block, with the residual path of each."""
+    d = Drawing("Post-norm and pre-norm: where the LayerNorm sits",
+                "Two Transformer sublayer blocks, input at the bottom. Post-norm, as in Attention Is All You "
+                "Need: the sublayer's output is added to the input x, then the sum goes through LayerNorm, so "
+                "the residual path passes through a norm in every layer. Pre-norm: LayerNorm is applied to "
+                "the sublayer's input only, and the sublayer's output is added to x, so the residual path from "
+                "the input to the output is a plain sum with no norm on it; a final LayerNorm follows the "
+                "last layer.", size=12.5)
+    w, h = 150, 34
+    for n, (name, formula, pre) in enumerate([("post-norm (the paper)", "LayerNorm(x + Sublayer(x))", False),
+                                              ("pre-norm", "x + Sublayer(LayerNorm(x))", True)]):
+        ox = n * 300
+        cx = ox + 110
+        d.text(cx, 14, name, weight="700", size=13.5)
+        d.text(cx, 32, formula, size=12, muted=True)
+        y_in, y_out = 300, 48
+        d.text(cx, y_in + 16, "x", weight="600")
+        if pre:
+            d.box(cx - w / 2, 210, w, h, "LayerNorm", "highlight")
+            d.box(cx - w / 2, 140, w, h, "Sublayer", "query", sub="attention or FFN")
+            d.circle(cx, 96, 11, "neutral")
+            d.text(cx, 100, "+", weight="700")
+            d.arrow(cx, y_in, cx, 210 + h + 2)
+            d.arrow(cx, 210, cx, 140 + h + 2)
+            d.arrow(cx, 140, cx, 96 + 13)
+            d.arrow(cx, 96 - 11, cx, y_out + 16)
+            d.line([(cx, 280), (cx + 100, 280), (cx + 100, 96), (cx + 13, 96)], role="value", width=2.2)
+            d.text(cx + 106, 190, "residual: no norm", anchor="start", size=11.5, muted=True)
+        else:
+            d.box(cx - w / 2, 200, w, h, "Sublayer", "query", sub="attention or FFN")
+            d.circle(cx, 150, 11, "neutral")
+            d.text(cx, 154, "+", weight="700")
+            d.box(cx - w / 2, 84, w, h, "LayerNorm", "highlight")
+            d.arrow(cx, y_in, cx, 200 + h + 2)
+            d.arrow(cx, 200, cx, 150 + 13)
+            d.arrow(cx, 150 - 11, cx, 84 + h + 2)
+            d.arrow(cx, 84, cx, y_out + 16)
+            d.line([(cx, 280), (cx + 100, 280), (cx + 100, 150), (cx + 13, 150)], role="value", width=2.2)
+            d.text(cx + 106, 220, "residual", anchor="start", size=11.5, muted=True)
+        d.text(cx, y_out + 6, "to the next layer", muted=True, size=11.5)
+    return d
+
+
+DIAGRAMS["norm-axes"] = norm_axes
+DIAGRAMS["post-pre-norm"] = post_pre_norm
