@@ -52,7 +52,7 @@ def padding_mask(lengths=None, max_len=None, *, tokens=None, pad_id=None):
     if pad_id is not None:
         raise ValueError(f"pad_id: expected None when lengths is given (it goes with tokens), got {pad_id!r}")
     if not isinstance(lengths, torch.Tensor):
-        if not isinstance(lengths, (list, tuple)) or not all(isinstance(n, int) for n in lengths):
+        if not isinstance(lengths, (list, tuple)) or not all(type(n) is int for n in lengths):  # not bool
             raise TypeError(f"lengths: expected a [batch] integer tensor or a list of ints, got {lengths!r}")
         lengths = torch.as_tensor(lengths, dtype=torch.long)
     checks.check_integer("lengths", lengths)

@@ -206,6 +206,8 @@ ROWS = [
      r"pad_id: expected an int, got str '0'"),
     ("qkv.masks.padding_mask", lambda: padding_mask([2.5]), TypeError,
      r"lengths: expected a \[batch\] integer tensor or a list of ints, got \[2\.5\]"),
+    ("qkv.masks.padding_mask", lambda: padding_mask([True, 2]), TypeError,  # a bool is an int to Python, not here
+     r"lengths: expected a \[batch\] integer tensor or a list of ints, got \[True, 2\]"),
     ("qkv.masks.causal_mask", lambda: causal_mask(0), ValueError, r"size: expected a positive integer, got 0"),
     ("qkv.masks.combine_masks", lambda: combine_masks(ones(2), R(2)), TypeError,
      r"masks\[1\]: expected a boolean tensor \(True = may attend\), got torch\.float32"),
