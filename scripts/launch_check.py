@@ -24,7 +24,7 @@ when its inputs (binder/, the set-up cell, pyproject.toml, requirements.txt, the
 script) are unchanged since the last passing run recorded in bench/launch.json; `.ci/run` calls it so.
 
 Usage: python scripts/launch_check.py [--if-changed] [--only colab|binder] [--chapters 01_word_vectors,...]
-       (make launch-check)
+       (make launch-check; QKV_LAUNCH_KEEP=folder keeps the executed notebooks there)
 """
 
 from __future__ import annotations
@@ -59,6 +59,7 @@ RESULTS = ROOT / "bench" / "launch.json"
 INPUTS = ["binder", "book/_templates/setup_cell.py", "pyproject.toml", "requirements.txt",
           "scripts/colab_runtime.txt", "scripts/launch_check.py"]
 BINDER_MEMORY_MB = 2048
+KEEP = Path(os.environ["QKV_LAUNCH_KEEP"]) if os.environ.get("QKV_LAUNCH_KEEP") else None  # executed notebooks
 TIMEOUT = yaml.safe_load((ROOT / "_config.yml").read_text())["execute"]["timeout"]
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
@@ -161,6 +162,7 @@ def execute(nb, cwd: Path, kernel: str) -> dict:
         try:
             for index, cell in enumerate(nb.cells):
                 client.execute_cell(cell, index)
+            client.set_widgets_metadata()  # the widget state a saved notebook (and a static page) carries
         except CellExecutionError as exc:
             error = re.sub(r"\x1b\[[0-9;]*m", "", str(exc).strip().splitlines()[-1])[:300]  # no colour codes
         finally:
@@ -198,6 +200,8 @@ def colab(tmp: Path, clone: Path, chapters: list[Path]) -> dict:
         result["pins_moved"] = [] if result["error"] else check_pins(path, glued_values(nb))
         result.update(widget_check(nb))
         results["chapters"][path.stem] = result
+        if KEEP:
+            nbformat.write(nb, KEEP / f"colab-{path.name}")
         say(f"Colab-like: {path.name}: {result}")
     versions = freeze(python)
     results["differs_from_pins"] = {name: {"pinned": want, "colab": versions[name]}
@@ -228,7 +232,10 @@ def binder(tmp: Path, clone: Path, chapters: list[Path]) -> dict:
         say(f"Binder-like: {path.name} ...")
         result = execute(nb, clone / "book", "binder-like")
         result["pins_moved"] = [] if result["error"] else check_pins(path, glued_values(nb))
+        result.update(widget_check(nb))
         results["chapters"][path.stem] = result
+        if KEEP:
+            nbformat.write(nb, KEEP / f"binder-{path.name}")
         say(f"Binder-like: {path.name}: {result}")
     return results
 
