@@ -68,6 +68,8 @@ FAKE_COLAB = """\
 import sys, types
 _google, _colab, _output = (types.ModuleType(n) for n in ("google", "google.colab", "google.colab.output"))
 _output.enable_custom_widget_manager = lambda: None
+# anywidget reads the URL of Colab's widget manager from here to tag its views (Colab's own name for it)
+_output._widgets = types.SimpleNamespace(_installed_url="https://colab.research.google.com/stand-in/manager.min.js")
 _colab.output, _google.colab = _output, _colab
 sys.modules.update({"google": _google, "google.colab": _colab, "google.colab.output": _output})
 """
@@ -163,6 +165,10 @@ def execute(nb, cwd: Path, kernel: str) -> dict:
             for index, cell in enumerate(nb.cells):
                 client.execute_cell(cell, index)
             client.set_widgets_metadata()  # the widget state a saved notebook (and a static page) carries
+            # An error while displaying a result (a widget's _repr_mimebundle_, say) does not fail the cell.
+            shown = [o for c in nb.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
+            if shown:
+                error = f"an error output while displaying: {shown[0].get('ename')}: {shown[0].get('evalue')}"
         except CellExecutionError as exc:
             error = re.sub(r"\x1b\[[0-9;]*m", "", str(exc).strip().splitlines()[-1])[:300]  # no colour codes
         finally:

@@ -55,7 +55,8 @@ def test_the_stand_in_for_colab_makes_the_set_up_cell_take_its_colab_branch():
     code = launch_check.FAKE_COLAB + (
         "assert 'google.colab' in sys.modules\n"
         "from google.colab import output\n"
-        "output.enable_custom_widget_manager()\n")
+        "output.enable_custom_widget_manager()\n"
+        "assert output._widgets._installed_url\n")  # anywidget reads it in Colab
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
