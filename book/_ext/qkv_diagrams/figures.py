@@ -784,14 +784,14 @@ def recurrent_cells():
                 "the candidate n = tanh(W_in x_t + b_in + r times (W_hn h_(t-1) + b_hn)); h_t = (1 - z) times n "
                 "plus z times h_(t-1). The LSTM has four blocks of weights, the GRU three, the RNN one.",
                 size=12.5)
-    sw, gap, x0 = 150, 14, 120
+    sw, gap, x0 = 128, 10, 96
     rows = [
-        ("RNN", "1 weight block", [("h_t = tanh(\u2026)", "W x_t + W h_{t\u22121} + b", "query")], None),
-        ("LSTM", "4 weight blocks: i, f, g, o",
+        ("RNN", "1 block", [("h_t = tanh(\u2026)", "W x_t + W h_{t\u22121} + b", "query")], None),
+        ("LSTM", "4 blocks",
          [("i = \u03c3(\u2026)", "input gate", "key"), ("f = \u03c3(\u2026)", "forget gate", "key"),
           ("g = tanh(\u2026)", "candidate", "value"), ("o = \u03c3(\u2026)", "output gate", "key")],
          ("c_t = f\u2299c_{t\u22121} + i\u2299g", "h_t = o\u2299tanh(c_t)")),
-        ("GRU", "3 weight blocks: r, z, n",
+        ("GRU", "3 blocks",
          [("r = \u03c3(\u2026)", "reset gate", "key"), ("z = \u03c3(\u2026)", "update gate", "key"),
           ("n = tanh(W x_t + r\u2299(W h + b))", "candidate", "value")],
          ("h_t = (1\u2212z)\u2299n + z\u2299h_{t\u22121}", "z keeps the old state")),
