@@ -16,6 +16,8 @@ Tasks with token targets (class ids, ``IGNORE_INDEX`` where a position has none)
 - :func:`copy_back_batch`: every position copies the token ``offset`` places to its left, at any length
   (a relative position: chapter 5's length-generalisation experiment).
 - :func:`token_at_batch`: every position copies the token at one fixed position (an absolute position).
+- :func:`recall_batch`: the last position recalls the first token across ``distance`` steps of noise
+  (chapter 8's long-range task for recurrent networks and attention).
 
 Tasks with real-valued targets (NaN where a position has none), scored with
 :func:`qkv.train.masked_mse` and :func:`qkv.train.within_tolerance`:
@@ -189,6 +191,48 @@ def token_at_batch(generator, batch_size=64, seq_len=16, vocab_size=16, position
     targets = torch.full_like(tokens, IGNORE_INDEX)
     targets[:, position:] = tokens[:, position : position + 1]
     return tokens, targets
+
+
+def recall_batch(generator, batch_size=64, distance=16, num_symbols=8, num_noise=8):
+    """A symbol, ``distance - 1`` noise tokens, then a query: the target at the query is the symbol.
+
+    Token ids: symbols ``[0, num_symbols)``, noise ``[num_symbols, num_symbols + num_noise)`` and one
+    query token ``num_symbols + num_noise`` (:func:`recall_vocab_size` gives the total). Each sequence
+    has ``distance + 1`` tokens; the symbol to recall is at position 0, the query at position
+    ``distance``, so a recurrent network must carry the symbol across ``distance`` steps, while
+    attention reaches it in one. Only the query position has a target (the others get
+    ``IGNORE_INDEX``); guessing scores ``1 / num_symbols``.
+
+    Returns:
+        ``(tokens [batch_size, distance + 1], targets [batch_size, distance + 1])``, int64.
+
+    >>> import torch
+    >>> tokens, targets = recall_batch(torch.Generator().manual_seed(0), 2, distance=4)
+    >>> tokens.shape, bool((targets[:, -1] == tokens[:, 0]).all()), targets[0, :-1].tolist(), tokens[0, -1].item()
+    (torch.Size([2, 5]), True, [-100, -100, -100, -100], 16)
+    """
+    checks.check_generator("generator", generator)
+    for name, value in (("batch_size", batch_size), ("distance", distance), ("num_symbols", num_symbols),
+                        ("num_noise", num_noise)):
+        checks.check_positive_int(name, value)
+    symbol = torch.randint(num_symbols, (batch_size, 1), generator=generator)
+    noise = torch.randint(num_symbols, num_symbols + num_noise, (batch_size, distance - 1), generator=generator)
+    query = torch.full((batch_size, 1), num_symbols + num_noise)
+    tokens = torch.cat([symbol, noise, query], dim=1)
+    targets = torch.full_like(tokens, IGNORE_INDEX)
+    targets[:, -1] = symbol[:, 0]
+    return tokens, targets
+
+
+def recall_vocab_size(num_symbols=8, num_noise=8):
+    """The number of token ids :func:`recall_batch` uses: the symbols, the noise and one query token.
+
+    >>> recall_vocab_size(8, 8)
+    17
+    """
+    checks.check_positive_int("num_symbols", num_symbols)
+    checks.check_positive_int("num_noise", num_noise)
+    return num_symbols + num_noise + 1
 
 
 # ---------------------------------------------------------------------------------------------------

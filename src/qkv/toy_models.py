@@ -15,6 +15,8 @@ knows about the others came through attention.
 - :class:`DeepEncoder`: token embeddings and sinusoidal positions, a stack of Transformer encoder
   layers (post-norm or pre-norm, LayerNorm or RMSNorm, with residual connections) and a linear
   read-out: the deep model of chapter 6.
+- :class:`RecurrentReader`: token embeddings, one recurrent layer (RNN, LSTM or GRU, ``qkv``'s or
+  PyTorch's fused one) and a linear read-out: the recurrent baseline of chapter 8.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from qkv.positional import (
     SinusoidalPositionalEncoding,
     alibi_bias,
 )
+from qkv.rnn import GRU, LSTM, RNN
 from qkv.transformer import NORMS, Encoder
 
 
@@ -354,3 +357,51 @@ class DeepEncoder(nn.Module):
         x = self.position(self.token_embedding(tokens))  # [B, T, d_model]
         h, weights = self.encoder(x)
         return self.readout(h), weights
+
+
+class RecurrentReader(nn.Module):
+    """Token embeddings, one recurrent layer, and a linear read-out at every position.
+
+    The recurrent counterpart of :class:`PositionalReader`: whatever a position knows about earlier
+    tokens came through the hidden state, step by step. ``fused=False`` runs ``qkv.rnn``'s cell-by-cell
+    loop; ``fused=True`` runs PyTorch's ``nn.RNN`` / ``nn.LSTM`` / ``nn.GRU`` (one fused kernel, much
+    faster on a CPU). Both have the same parameters under the same names (``recurrent.weight_ih_l0``,
+    ...), so a state dict moves between them and they compute the same function.
+
+    Args:
+        vocab_size: number of tokens. cell: one of ``CELLS``. hidden_size: size of the hidden state.
+        d_embed: size of the token embeddings. fused: PyTorch's module instead of ``qkv``'s.
+
+    Shapes: ``forward(tokens [B, T])`` returns ``(logits [B, T, vocab_size], None)`` (no attention
+    weights, but the same pair as the other toy models, so :mod:`qkv.train`'s losses apply).
+
+    >>> import torch
+    >>> model = RecurrentReader(vocab_size=10, cell="gru", hidden_size=8, d_embed=4)
+    >>> logits, _ = model(torch.randint(10, (3, 7)))
+    >>> logits.shape, sum(p.numel() for p in model.parameters())   # 40 + 3 * (8 * 12 + 16) + 90
+    (torch.Size([3, 7, 10]), 466)
+    """
+
+    CELLS = ("rnn", "lstm", "gru")
+
+    def __init__(self, vocab_size, cell="lstm", hidden_size=32, d_embed=16, fused=False):
+        super().__init__()
+        for name, size in (("vocab_size", vocab_size), ("hidden_size", hidden_size), ("d_embed", d_embed)):
+            checks.check_positive_int(name, size)
+        checks.check_choice("cell", cell, self.CELLS)
+        self.fused = checks.check_flag("fused", fused)
+        self.cell = cell
+        self.token_embedding = nn.Embedding(vocab_size, d_embed)
+        if fused:
+            module = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}[cell]
+            self.recurrent = module(d_embed, hidden_size, batch_first=True)
+        else:
+            self.recurrent = {"rnn": RNN, "lstm": LSTM, "gru": GRU}[cell](d_embed, hidden_size)
+        self.readout = nn.Linear(hidden_size, vocab_size)
+
+    def forward(self, tokens):
+        checks.check_token_ids("tokens", tokens, self.token_embedding.num_embeddings)
+        checks.check_ndim("tokens", tokens, 2, "[batch, length]")
+        checks.check_nonempty("tokens", tokens, 1)
+        states, _ = self.recurrent(self.token_embedding(tokens))  # [B, T, hidden_size]
+        return self.readout(states), None

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 import qkv
+import qkv.recurrence
 from qkv import checks
 from qkv.attention import AdditiveAttention, MultiHeadAttention, additive_attention, masked_softmax
 from qkv.attention import scaled_dot_product_attention as sdpa
@@ -505,6 +506,32 @@ ROWS = [
     ("qkv.toy_models.DeepEncoder.forward", lambda: DeepEncoder(10, d_model=4, num_heads=2)(torch.zeros(2, 3)),
      TypeError, r"tokens: expected an integer tensor, got torch\.float32"),
     ("qkv.pretrained.load_minilm", lambda: load_minilm(1), TypeError, r"load_minilm\(\) takes 0 positional arguments"),
+    # --- chapter 8: recall task, recurrent reader, recurrence
+    ("qkv.tasks.recall_batch", lambda: qkv.tasks.recall_batch(torch.Generator(), distance=0), ValueError,
+     r"distance: expected a positive integer, got 0"),
+    ("qkv.tasks.recall_vocab_size", lambda: qkv.tasks.recall_vocab_size(8, 0), ValueError,
+     r"num_noise: expected a positive integer, got 0"),
+    ("qkv.toy_models.RecurrentReader", lambda: qkv.toy_models.RecurrentReader(10, "transformer"), ValueError,
+     r"cell: expected one of 'rnn', 'lstm', 'gru'"),
+    ("qkv.toy_models.RecurrentReader.forward", lambda: qkv.toy_models.RecurrentReader(10)(torch.full((2, 3), 10)),
+     ValueError, r"tokens: expected ids in \[0, vocab_size=10\), got ids from 10 to 10"),
+    ("qkv.recurrence.elu_feature_map", lambda: qkv.recurrence.elu_feature_map(torch.ones(2, dtype=torch.long)),
+     TypeError, r"x: expected a floating-point tensor, got torch.int64"),
+    ("qkv.recurrence.linear_attention", lambda: qkv.recurrence.linear_attention(R(2, 5, 4), R(2, 5, 3), R(2, 5, 3)),
+     ValueError, r"key: expected the shape of query \(2, 5, 4\) \[..., T, d_k\], got \(2, 5, 3\)"),
+    ("qkv.recurrence.linear_attention_step",
+     lambda: qkv.recurrence.linear_attention_step(R(4), R(4), R(2), (torch.zeros(4, 3), torch.zeros(4))),
+     ValueError, r"S: expected shape \(4, 2\) \[..., d_k, d_v\], got \(4, 3\)"),
+    ("qkv.recurrence.linear_attention_recurrent",
+     lambda: qkv.recurrence.linear_attention_recurrent(R(2, 5, 4), R(2, 5, 4), R(2, 4, 3)), ValueError,
+     r"value: expected the leading shape of key \(2, 5\) \[..., T\], got shape \(2, 4, 3\)"),
+    ("qkv.recurrence.linear_recurrence_loop", lambda: qkv.recurrence.linear_recurrence_loop(R(2, 5, 3), R(2, 5, 4)),
+     ValueError, r"a: expected the shape of b \(2, 5, 4\) \[..., T, d\], got \(2, 5, 3\)"),
+    ("qkv.recurrence.linear_recurrence_scan",
+     lambda: qkv.recurrence.linear_recurrence_scan(R(2, 5, 4), R(2, 5, 4), R(2, 5)), ValueError,
+     r"h0: expected shape \(2, 4\) \[..., d\], b without its T axis, got \(2, 5\)"),
+    ("qkv.recurrence.scan_rounds", lambda: qkv.recurrence.scan_rounds(0), ValueError,
+     r"length: expected a positive integer, got 0"),
 ]
 
 # Public callables with no argument to check, and why.

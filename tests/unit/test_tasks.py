@@ -140,3 +140,18 @@ def test_copy_back_and_token_at_are_reproducible_and_reject_bad_arguments():
         tasks.token_at_batch(g, seq_len=4, position=4)
     with raises(TypeError, "generator: expected a torch.Generator, got int"):
         tasks.token_at_batch(1)
+
+
+@pytest.mark.parametrize("distance", [1, 2, 7])
+def test_recall_batch_puts_the_symbol_distance_steps_before_the_query(distance):
+    import torch
+
+    from qkv.tasks import IGNORE_INDEX, recall_batch, recall_vocab_size
+
+    tokens, targets = recall_batch(torch.Generator().manual_seed(0), 50, distance, num_symbols=4, num_noise=3)
+    assert tokens.shape == targets.shape == (50, distance + 1)
+    assert ((tokens[:, 0] >= 0) & (tokens[:, 0] < 4)).all()
+    assert ((tokens[:, 1:-1] >= 4) & (tokens[:, 1:-1] < 7)).all()
+    assert (tokens[:, -1] == 7).all() and tokens.max() < recall_vocab_size(4, 3) == 8
+    assert torch.equal(targets[:, -1], tokens[:, 0]) and (targets[:, :-1] == IGNORE_INDEX).all()
+    assert len(tokens[:, 0].unique()) == 4  # every symbol is drawn

@@ -264,3 +264,31 @@ def test_deep_encoder_rejects_bad_arguments():
     message = "tokens: sequence length 9 is longer than the positional table (max_len=8), got shape (1, 9)"
     with raises(ValueError, message):
         toy_models.DeepEncoder(10, max_len=8)(torch.zeros(1, 9, dtype=torch.long))
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_recurrent_reader_fused_and_qkv_compute_the_same_function(cell):
+    from qkv.tasks import recall_batch, recall_vocab_size
+    from qkv.toy_models import RecurrentReader
+
+    torch.manual_seed(0)
+    ours = RecurrentReader(recall_vocab_size(), cell, hidden_size=6, d_embed=5)
+    fused = RecurrentReader(recall_vocab_size(), cell, hidden_size=6, d_embed=5, fused=True)
+    fused.load_state_dict(ours.state_dict())
+    ours, fused = ours.double(), fused.double()  # float64: agreement to 1e-10, not to float32's rounding
+    tokens, _ = recall_batch(torch.Generator().manual_seed(0), 4, distance=9)
+    a, b = ours(tokens)[0], fused(tokens)[0]
+    torch.testing.assert_close(a, b, atol=1e-10, rtol=0)
+    grads = [torch.autograd.grad(x.sum(), list(m.parameters())) for x, m in ((a, ours), (b, fused))]
+    for x, y in zip(*grads, strict=True):
+        torch.testing.assert_close(x, y, atol=1e-10, rtol=0)
+
+
+def test_recurrent_reader_learns_to_recall_over_a_short_distance():
+    from qkv.tasks import recall_batch, recall_vocab_size
+    from qkv.toy_models import RecurrentReader
+    from qkv.train import fit, token_accuracy, token_cross_entropy
+
+    torch.manual_seed(0)
+    model = RecurrentReader(recall_vocab_size(), "gru", hidden_size=16, d_embed=8, fused=True)
+    fit(model, lambda g: recall_batch(g, 32, distance=4), token_cross_entropy, steps=150, log_every=0)
+    assert token_accuracy(model, *recall_batch(torch.Generator().manual_seed(9), 256, distance=4)) > 0.9

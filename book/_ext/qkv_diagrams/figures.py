@@ -886,3 +886,87 @@ def post_pre_norm():
 
 DIAGRAMS["norm-axes"] = norm_axes
 DIAGRAMS["post-pre-norm"] = post_pre_norm
+
+# ------------------------------------------------------------------------------------- chapter 8
+
+
+def recurrent_cells():
+    """RNN, LSTM and GRU cells as rows of gates, in qkv's (PyTorch's) equations and gate order."""
+    d = Drawing("Three recurrent cells, gate by gate",
+                "Each row is one cell; every gate reads the input x_t and the previous state h_(t-1). RNN: one "
+                "step, h_t = tanh(W_ih x_t + b_ih + W_hh h_(t-1) + b_hh). LSTM: input gate i, forget gate f and "
+                "output gate o, each a sigmoid, and a candidate g, a tanh; the cell state c_t = f times c_(t-1) "
+                "plus i times g, and h_t = o times tanh(c_t). GRU: reset gate r and update gate z, sigmoids; "
+                "the candidate n = tanh(W_in x_t + b_in + r times (W_hn h_(t-1) + b_hn)); h_t = (1 - z) times n "
+                "plus z times h_(t-1). The LSTM has four blocks of weights, the GRU three, the RNN one.",
+                size=12.5)
+    sw, gap, x0 = 128, 10, 96
+    rows = [
+        ("RNN", "1 block", [("h_t = tanh(\u2026)", "W x_t + W h_{t\u22121} + b", "query")], None),
+        ("LSTM", "4 blocks",
+         [("i = \u03c3(\u2026)", "input gate", "key"), ("f = \u03c3(\u2026)", "forget gate", "key"),
+          ("g = tanh(\u2026)", "candidate", "value"), ("o = \u03c3(\u2026)", "output gate", "key")],
+         ("c_t = f\u2299c_{t\u22121} + i\u2299g", "h_t = o\u2299tanh(c_t)")),
+        ("GRU", "3 blocks",
+         [("r = \u03c3(\u2026)", "reset gate", "key"), ("z = \u03c3(\u2026)", "update gate", "key"),
+          ("n = tanh(W x_t + r\u2299(W h + b))", "candidate", "value")],
+         ("h_t = (1\u2212z)\u2299n + z\u2299h_{t\u22121}", "z keeps the old state")),
+    ]
+    for r, (name, sub, gates, state) in enumerate(rows):
+        y = r * 70
+        d.text(0, y + 18, name, anchor="start", weight="700", size=14)
+        d.text(0, y + 34, sub, anchor="start", muted=True, size=11)
+        for g, (label, what, role) in enumerate(gates):
+            w = sw if len(label) < 20 else 2 * sw + gap
+            d.box(x0 + g * (sw + gap), y, w, 44, label, role, sub=what, size=12)
+        if state:
+            xs = x0 + 4 * (sw + gap) + 20
+            d.arrow(xs - 18, y + 22, xs - 2, y + 22, width=1.5)
+            d.box(xs, y, 2 * sw - 20, 44, state[0], "output", sub=state[1], size=12)
+    d.text(x0, 3 * 70 + 8, "every gate: \u03c3 or tanh of W_i x_t + b_i + W_h h_{t\u22121} + b_h (two biases, as PyTorch)",
+           anchor="start", muted=True, size=11.5)
+    return d
+
+
+def unrolled_vs_attention(n=5):
+    """An unrolled recurrence (a chain: token 1 reaches output n in n - 1 steps) against attention's all pairs."""
+    d = Drawing("Path length: an unrolled recurrence against self-attention",
+                f"Left, a recurrent network unrolled over {n} tokens: each state h_t is computed from h_(t-1) and "
+                f"x_t, so the computation has {n} sequential steps and the signal from x_1 reaches h_{n} through "
+                f"{n - 1} state-to-state steps, a path of length O(n). Right, self-attention over the same {n} "
+                f"tokens: every output y_i reads every input x_j directly, all pairs at once, so there is one "
+                "sequential step and the path from x_1 to y_n has length 1, O(1).", size=12.5)
+    step = 62
+    for side, x_left in (("rnn", 0), ("attn", n * step + 70)):
+        for i in range(n):
+            cx = x_left + 25 + i * step
+            d.circle(cx, 150, 16, "neutral")
+            d.text(cx, 155, f"x_{i + 1}", size=12)
+            top_role = "query" if side == "rnn" else "output"
+            d.circle(cx, 40, 16, top_role)
+            d.text(cx, 45, f"h_{i + 1}" if side == "rnn" else f"y_{i + 1}", size=12)
+        for i in range(n):
+            cx = x_left + 25 + i * step
+            if side == "rnn":
+                d.arrow(cx, 133, cx, 58, role="neutral", width=1.2)
+                if i < n - 1:
+                    lit = True
+                    d.arrow(cx + 17, 40, cx + step - 18, 40, role="highlight" if lit else None, width=2.2)
+            else:
+                for j in range(n):
+                    jx = x_left + 25 + j * step
+                    lit = (j == 0 and i == n - 1)
+                    d.line([(jx, 133), (cx, 58)], role="highlight" if lit else "neutral",
+                           width=2.4 if lit else 0.8, arrow=lit)
+        mid = x_left + 25 + (n - 1) * step / 2
+        if side == "rnn":
+            d.text(mid, 195, "recurrence: h_t = f(h_{t\u22121}, x_t)", weight="700", size=13)
+            d.text(mid, 213, f"x_1 \u2192 h_{n}: {n - 1} steps, O(n); sequential steps O(n)", muted=True, size=12)
+        else:
+            d.text(mid, 195, "self-attention: y_i = \u03a3_j a_{ij} V x_j", weight="700", size=13)
+            d.text(mid, 213, f"x_1 \u2192 y_{n}: 1 step, O(1); sequential steps O(1)", muted=True, size=12)
+    return d
+
+
+DIAGRAMS["recurrent-cells"] = recurrent_cells
+DIAGRAMS["unrolled-vs-attention"] = unrolled_vs_attention
