@@ -38,7 +38,7 @@ def rnn_cell(x, h, weight_ih, weight_hh, bias_ih=None, bias_hh=None, nonlinearit
 
 
 def lstm_cell(x, state, weight_ih, weight_hh, bias_ih=None, bias_hh=None):
-    """One step of an LSTM (Hochreiter and Schmidhuber 1997), gates in PyTorch's order i, f, g, o.
+    """One step of an LSTM (Hochreiter and Schmidhuber 1997, forget gate Gers et al. 2000), gates in order i, f, g, o.
 
     Shapes: ``x [B, input_size]``, ``state = (h [B, H], c [B, H])`` -> ``(h', c')``.
 
