@@ -81,6 +81,13 @@ def test_text_markup_subscripts_return_to_the_baseline():
     assert plain("d_{model}") == "dmodel" and "".join(root.itertext()) == "WQ x dmodelT y"
 
 
+def test_text_markup_backslash_escapes_an_underscore():
+    text = r"masked\_fill(~mask) q_i"
+    root = parse(f'<text xmlns="http://www.w3.org/2000/svg">{rich(text, 10)}</text>')
+    assert "".join(root.itertext()) == plain(text) == "masked_fill(~mask) qi"
+    assert root.text == "masked_fill(~mask) q"  # the escaped underscore is literal text, not a subscript
+
+
 def test_architecture_links_point_at_pages_of_the_table_of_contents():
     docs = {p.relative_to(ROOT).with_suffix("").as_posix() for p in toc_sources()}
     linked = {k: d for k, d in LINKS.items() if d}

@@ -751,7 +751,7 @@ def where_the_mask_goes():
     sw = 176
     xs = _stage_row(d, stages, 150, sw)
     rows = [
-        ("right", "exactly 0 weight", 1, "masked_fill(~mask, \u2212\u221e)", "value", "columns j hidden"),
+        ("right", "exactly 0 weight", 1, "masked\\_fill(~mask, \u2212\u221e)", "value", "columns j hidden"),
         ("wrong diagonal", "i sees i + 1", 1, "tril(diagonal=1)", "highlight", "one step of the future"),
         ("after the softmax", "denominator leaks", 2, "softmax, then \u00d7 mask", "highlight", "rows no longer sum to 1"),
         ("on the queries", "mask transposed", 1, "[B, T, 1] instead of [B, 1, T]", "highlight", "rows hidden, not columns"),

@@ -42,11 +42,13 @@ def _fmt(v):
     return f"{v:.1f}".rstrip("0").rstrip(".") if isinstance(v, float) else str(v)
 
 
-_MARKUP = re.compile(r"([_^])(\{[^}]*\}|.)")
+_MARKUP = re.compile(r"\\([_^])|([_^])(\{[^}]*\}|.)")  # a backslash escapes: r"\_" is a literal _
 
 
 def rich(text, size=13):
     """Text with ``_x``/``_{xy}`` subscripts and ``^x``/``^{xy}`` superscripts as SVG tspans.
+
+    ``\\_`` and ``\\^`` are a literal underscore and caret (``masked\\_fill``).
 
     Shifts are in user units (not em, which would follow each tspan's own font size), so the text
     after a subscript returns exactly to the baseline.
@@ -62,9 +64,13 @@ def rich(text, size=13):
             out.append(escape(s))
 
     for m in _MARKUP.finditer(text):
+        if m.group(1):  # an escaped _ or ^: literal text
+            normal(text[pos : m.start()] + m.group(1))
+            pos = m.end()
+            continue
         normal(text[pos : m.start()])
-        body = m.group(2)[1:-1] if m.group(2).startswith("{") else m.group(2)
-        target = 0.3 * size if m.group(1) == "_" else -0.42 * size
+        body = m.group(3)[1:-1] if m.group(3).startswith("{") else m.group(3)
+        target = 0.3 * size if m.group(2) == "_" else -0.42 * size
         out.append(f'<tspan dy="{_fmt(target - cur)}" font-size="72%">{escape(body)}</tspan>')
         cur, pos = target, m.end()
     normal(text[pos:])
@@ -73,7 +79,7 @@ def rich(text, size=13):
 
 def plain(text):
     """The text a reader (or a screen reader) sees: the markup of :func:`rich` removed."""
-    return _MARKUP.sub(lambda m: m.group(2).strip("{}"), text)
+    return _MARKUP.sub(lambda m: m.group(1) or m.group(3).strip("{}"), text)
 
 
 class Drawing:
