@@ -38,6 +38,11 @@ ALLOWED = {
         "38": "Voita et al.'s pruning result, quoted", "48": "Voita et al.'s pruning result, quoted",
         "0.15": "Voita et al.'s pruning result, quoted",
     },
+    "09_transformer": {
+        **dict.fromkeys(["3.2.3", "3.3", "3.4", "5.3", "5.4"], "sections of Vaswani et al. the text cites"),
+        **dict.fromkeys(["65", "213"], "Vaswani et al.'s Table 3 parameter counts, quoted to compare with the code's"),
+        "0.6": "the paper's length penalty, quoted",
+    },
     "running": {
         "1.0": "the definition of the ratio (1.0 = as fast as PyTorch)",
         "60": "a display's refresh rate, a definition", "16.7": "one frame at 60 Hz, a definition",

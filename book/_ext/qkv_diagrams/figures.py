@@ -22,9 +22,9 @@ LINKS = {
     "add-norm": "book/06_normalization",
     "residual": "book/06_normalization",
     "masked-attention": "book/07_masking",
-    "cross-attention": None,  # chapter 9 (the whole Transformer)
-    "feed-forward": None,  # chapter 9
-    "output": None,  # chapter 9
+    "cross-attention": "book/09_transformer",
+    "feed-forward": "book/09_transformer",
+    "output": "book/09_transformer",
 }
 
 # What `:highlight:` accepts, and which blocks each name lights up ("multi-head": all three attention
