@@ -7,6 +7,7 @@ masks        padding and causal masks (boolean, True = may attend)
 positional   sinusoidal, learned, rotary (RoPE), ALiBi and relative-position biases
 norms        LayerNorm, BatchNorm1d and RMSNorm written out
 transformer  feed-forward, encoder/decoder layers, the full Transformer, Noam schedule, decoding
+kv_cache     the KV cache: incremental decoding that keeps each decoder layer's keys and values
 rnn          RNN, LSTM and GRU cells and sequence modules, gate by gate
 softmax      the softmax's mathematics: its Jacobian, entropy and largest Jacobian entry, for batches
 saturation   the softmax-saturation experiment of chapter 3 and its widget (why divide by sqrt(d_k))

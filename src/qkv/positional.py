@@ -84,9 +84,14 @@ class SinusoidalPositionalEncoding(nn.Module):
         # A buffer moves with .to(device) but is not a parameter; it is not saved, as it is recomputable.
         self.register_buffer("pe", sinusoidal_encoding(max_len, d_model), persistent=False)
 
-    def forward(self, x):
+    def forward(self, x, start=0):
+        """Add the rows ``start .. start + T - 1`` of the table (``start > 0``: incremental decoding)."""
         _check_sequence("x", x, self.d_model, self.max_len)
-        return self.dropout(x + self.pe[: x.size(1)])
+        checks.check_int("start", start, low=0)
+        if start + x.size(1) > self.max_len:
+            raise ValueError(f"start: expected start + length <= max_len = {self.max_len}, "
+                             f"got {start} + {x.size(1)}")
+        return self.dropout(x + self.pe[start : start + x.size(1)])
 
 
 class LearnedPositionalEmbedding(nn.Module):

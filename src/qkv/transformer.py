@@ -20,6 +20,7 @@ from torch import nn
 
 from qkv import checks
 from qkv.attention import MultiHeadAttention
+from qkv.kv_cache import KVCache, LayerCache
 from qkv.masks import causal_mask, combine_masks
 from qkv.norms import LayerNorm, RMSNorm
 from qkv.positional import SinusoidalPositionalEncoding
@@ -186,6 +187,11 @@ class DecoderLayer(nn.Module):
     Shapes: ``forward(x [B, T, d_model], memory [B, S, d_model], tgt_mask=None, memory_mask=None)``
     returns ``(out [B, T, d_model], self_weights [B, heads, T, T], cross_weights [B, heads, T, S])``.
 
+    Incremental decoding: with ``cache=`` a ``qkv.kv_cache.LayerCache``, ``x`` holds only the *new*
+    positions; the layer attends over the cached keys and values plus the new ones, and stores them.
+    The causal rule is then applied by the cache (no ``tgt_mask`` needed); a ``tgt_mask`` given must
+    broadcast to ``[B, heads, T, cache.length + T]``, and ``self_weights`` has that shape.
+
     >>> layer = DecoderLayer(d_model=8, num_heads=2, d_ff=16, dropout=0.0)
     >>> out, sw, cw = layer(torch.randn(2, 3, 8), torch.randn(2, 5, 8), tgt_mask=causal_mask(3))
     >>> out.shape, sw.shape, cw.shape
@@ -207,24 +213,37 @@ class DecoderLayer(nn.Module):
         self.dropout2 = nn.Dropout(dropout)
         self.dropout3 = nn.Dropout(dropout)
 
-    def forward(self, x, memory, tgt_mask=None, memory_mask=None):
+    def forward(self, x, memory, tgt_mask=None, memory_mask=None, cache=None):
         _check_activations("x", x, self.self_attn.d_model)
         _check_activations("memory", memory, self.self_attn.d_model)
         checks.check_size("memory", memory, 0, x.size(0), "the batch size of x")
-        checks.check_mask("tgt_mask", tgt_mask, _scores_shape(self, x, x))
+        if cache is not None and not isinstance(cache, LayerCache):
+            raise TypeError(f"cache: expected a qkv.kv_cache.LayerCache, got {type(cache).__name__}")
+        past = 0 if cache is None else cache.length
+        checks.check_mask("tgt_mask", tgt_mask, (x.size(0), self.self_attn.num_heads, x.size(1), past + x.size(1)))
         checks.check_mask("memory_mask", memory_mask, _scores_shape(self, x, memory))
+
+        def self_attention(h):  # [B, T, d] -> ([B, T, d], weights)
+            if cache is None:
+                return self.self_attn(h, h, h, tgt_mask)
+            return cache.self_attention(self.self_attn, h, tgt_mask)  # only the new positions projected
+
+        def cross_attention(h):
+            if cache is None:
+                return self.cross_attn(h, memory, memory, memory_mask)
+            return cache.cross_attention(self.cross_attn, h, memory, memory_mask)  # memory projected once
+
         if self.norm_first:  # pre-norm: x + sublayer(norm(x))
-            h = self.norm1(x)
-            attn, self_weights = self.self_attn(h, h, h, tgt_mask)
+            attn, self_weights = self_attention(self.norm1(x))
             x = x + self.dropout1(attn)
-            h = self.norm2(x)  # the memory is not normalised here: the encoder's final norm did that
-            attn, cross_weights = self.cross_attn(h, memory, memory, memory_mask)
+            # the memory is not normalised here: the encoder's final norm did that
+            attn, cross_weights = cross_attention(self.norm2(x))
             x = x + self.dropout2(attn)
             x = x + self.dropout3(self.ff(self.norm3(x)))
         else:  # post-norm, as in the paper: norm(x + sublayer(x))
-            attn, self_weights = self.self_attn(x, x, x, tgt_mask)
+            attn, self_weights = self_attention(x)
             x = self.norm1(x + self.dropout1(attn))
-            attn, cross_weights = self.cross_attn(x, memory, memory, memory_mask)
+            attn, cross_weights = cross_attention(x)
             x = self.norm2(x + self.dropout2(attn))
             x = self.norm3(x + self.dropout3(self.ff(x)))
         return x, self_weights, cross_weights
@@ -312,7 +331,9 @@ class Decoder(nn.Module):
 
     Shapes: ``forward(x [B, T, d_model], memory [B, S, d_model], tgt_mask=None, memory_mask=None)``
     returns ``(out [B, T, d_model], self_weights, cross_weights)``, lists with one
-    ``[B, heads, T, T]`` and one ``[B, heads, T, S]`` tensor per layer.
+    ``[B, heads, T, T]`` and one ``[B, heads, T, S]`` tensor per layer. With ``cache=`` a
+    ``qkv.kv_cache.KVCache`` (one ``LayerCache`` per layer), ``x`` holds only the new positions (see
+    ``DecoderLayer``).
 
     >>> dec = Decoder(d_model=8, num_heads=2, d_ff=16, num_layers=2)
     >>> out, sw, cw = dec(torch.randn(1, 3, 8), torch.randn(1, 4, 8), tgt_mask=causal_mask(3))
@@ -330,10 +351,16 @@ class Decoder(nn.Module):
         )
         self.norm = LayerNorm(d_model, eps=layer_norm_eps, bias=bias) if norm_first else None
 
-    def forward(self, x, memory, tgt_mask=None, memory_mask=None):
+    def forward(self, x, memory, tgt_mask=None, memory_mask=None, cache=None):
+        if cache is not None:
+            if not isinstance(cache, KVCache):
+                raise TypeError(f"cache: expected a qkv.kv_cache.KVCache, got {type(cache).__name__}")
+            if len(cache.layers) != len(self.layers):
+                raise ValueError(f"cache: expected {len(self.layers)} layers (one per decoder layer), "
+                                 f"got {len(cache.layers)}")
         self_weights, cross_weights = [], []
-        for layer in self.layers:
-            x, sw, cw = layer(x, memory, tgt_mask, memory_mask)
+        for i, layer in enumerate(self.layers):
+            x, sw, cw = layer(x, memory, tgt_mask, memory_mask, None if cache is None else cache.layers[i])
             self_weights.append(sw)
             cross_weights.append(cw)
         if self.norm is not None:
@@ -395,19 +422,31 @@ class Transformer(nn.Module):
         memory, _ = self.encoder(self.positional(self.src_embed(src)), src_mask)
         return memory
 
-    def decode(self, tgt, memory, src_mask=None, tgt_mask=None):
+    def decode(self, tgt, memory, src_mask=None, tgt_mask=None, cache=None):
         """Target tokens ``[B, T]`` and memory ``[B, S, d_model]`` -> logits ``[B, T, tgt_vocab]``.
 
         Position ``t`` of the output predicts token ``t + 1``; it sees only ``tgt[:, :t + 1]``.
+
+        With ``cache=`` a ``qkv.kv_cache.KVCache(len(model.decoder.layers))``, ``tgt`` holds only the
+        *new* tokens, standing at positions ``cache.length, cache.length + 1, ...``: the earlier ones
+        are read from the cache, which is extended. The logits are those of the full computation at
+        those positions (to rounding). ``tgt_mask`` then broadcasts to ``[B, heads, T, cache.length + T]``.
         """
         self._check_tokens("tgt", tgt)
+        if cache is not None and not isinstance(cache, KVCache):
+            raise TypeError(f"cache: expected a qkv.kv_cache.KVCache, got {type(cache).__name__}")
+        past = 0 if cache is None else cache.length
         heads = self.decoder.layers[0].self_attn.num_heads
         checks.check_float("memory", memory)
         checks.check_ndim("memory", memory, 3, "[batch, length, d_model]")
-        checks.check_mask("tgt_mask", tgt_mask, (tgt.size(0), heads, tgt.size(1), tgt.size(1)))
+        checks.check_mask("tgt_mask", tgt_mask, (tgt.size(0), heads, tgt.size(1), past + tgt.size(1)))
         checks.check_mask("src_mask", src_mask, (tgt.size(0), heads, tgt.size(1), memory.size(1)))
-        mask = combine_masks(causal_mask(tgt.size(1), device=tgt.device), tgt_mask)
-        x, _, _ = self.decoder(self.positional(self.tgt_embed(tgt)), memory, mask, src_mask)
+        if cache is None:
+            mask = combine_masks(causal_mask(tgt.size(1), device=tgt.device), tgt_mask)
+        else:
+            mask = tgt_mask  # the cache applies the causal rule, shifted by the positions it holds
+        x = self.positional(self.tgt_embed(tgt), start=past)  # new tokens stand at positions past, past + 1, ...
+        x, _, _ = self.decoder(x, memory, mask, src_mask, cache)
         return self.output_proj(x)
 
     def forward(self, src, tgt, src_mask=None, tgt_mask=None):
@@ -466,15 +505,17 @@ def _check_decoding(model, max_len, bos_id, eos_id):
 
 
 @torch.no_grad()
-def greedy_decode(model, src, max_len, bos_id, eos_id, src_mask=None):
+def greedy_decode(model, src, max_len, bos_id, eos_id, src_mask=None, use_cache=False):
     """Generate by always taking the most probable next token. Call ``model.eval()`` first.
 
-    The source is encoded once; the decoder then reruns on the whole prefix at every step (no cache:
-    simpler, and the cost does not matter at the book's sizes).
+    The source is encoded once. Without a cache (the default) the decoder reruns on the whole prefix at
+    every step; with ``use_cache=True`` it feeds only the newest token and keeps every layer's keys and
+    values in a ``qkv.kv_cache.KVCache`` (same tokens, logits equal to rounding, less work per step).
 
     Args:
         model: a ``Transformer``. src: ``[B, S]`` token ids. max_len: most tokens in the output,
             counting ``bos_id``. src_mask: optional ``[B, 1, 1, S]`` padding mask.
+            use_cache: decode incrementally with a KV cache.
 
     Returns:
         ``[B, T]`` token ids, ``T <= max_len``, starting with ``bos_id``. Generation stops when every
@@ -486,11 +527,14 @@ def greedy_decode(model, src, max_len, bos_id, eos_id, src_mask=None):
     (1, 0, True)
     """
     _check_decoding(model, max_len, bos_id, eos_id)
+    checks.check_flag("use_cache", use_cache)
     memory = model.encode(src, src_mask)
     ys = torch.full((src.size(0), 1), bos_id, dtype=torch.long, device=src.device)
     finished = torch.zeros(src.size(0), dtype=torch.bool, device=src.device)
+    cache = KVCache(len(model.decoder.layers)) if use_cache else None
     for _ in range(max_len - 1):
-        logits = model.decode(ys, memory, src_mask)[:, -1]  # [B, vocab]: the last position predicts next
+        new = ys if cache is None else ys[:, -1:]  # with a cache, only the token not yet seen
+        logits = model.decode(new, memory, src_mask, cache=cache)[:, -1]  # [B, vocab]: the last predicts next
         next_token = logits.argmax(dim=-1).masked_fill(finished, eos_id)
         ys = torch.cat([ys, next_token[:, None]], dim=1)
         finished |= next_token == eos_id
@@ -500,7 +544,8 @@ def greedy_decode(model, src, max_len, bos_id, eos_id, src_mask=None):
 
 
 @torch.no_grad()
-def beam_search(model, src, beam_size, max_len, bos_id, eos_id, length_penalty=0.0, src_mask=None):
+def beam_search(model, src, beam_size, max_len, bos_id, eos_id, length_penalty=0.0, src_mask=None,
+                use_cache=False):
     """Keep the ``beam_size`` most probable prefixes at each step instead of one. Batch size 1.
 
     Each step extends every alive prefix by every token and keeps the best ``beam_size - finished``
@@ -514,6 +559,8 @@ def beam_search(model, src, beam_size, max_len, bos_id, eos_id, length_penalty=0
     Args:
         model: a ``Transformer`` (call ``model.eval()`` first). src: ``[1, S]`` token ids.
         beam_size: number of hypotheses kept. max_len: most tokens in the output, counting ``bos_id``.
+        use_cache: decode incrementally with a ``qkv.kv_cache.KVCache``; after each step the cache's
+            rows are reordered to follow the surviving prefixes (a prefix's cache is its parent's).
 
     Returns:
         ``(tokens [1, T], log_prob)``: the best sequence, starting with ``bos_id``, and its total
@@ -527,6 +574,7 @@ def beam_search(model, src, beam_size, max_len, bos_id, eos_id, length_penalty=0
     checks.check_positive_int("beam_size", beam_size)
     _check_decoding(model, max_len, bos_id, eos_id)
     checks.check_number("length_penalty", length_penalty)
+    checks.check_flag("use_cache", use_cache)
     checks.check_integer("src", src)
     checks.check_ndim("src", src, 2, "[batch, length]")
     checks.check_size("src", src, 0, 1, "beam search decodes one sentence")
@@ -534,17 +582,22 @@ def beam_search(model, src, beam_size, max_len, bos_id, eos_id, length_penalty=0
     beams = torch.full((1, 1), bos_id, dtype=torch.long, device=src.device)  # alive prefixes [k, t]
     scores = torch.zeros(1, dtype=memory.dtype, device=src.device)  # their total log-probabilities [k]
     finished = []  # (tokens [t], log-probability) of hypotheses that produced eos_id
+    cache = KVCache(len(model.decoder.layers)) if use_cache else None
     for _ in range(max_len - 1):
         k = beams.size(0)
-        logits = model.decode(beams, memory.expand(k, -1, -1), src_mask)[:, -1]  # [k, vocab]
+        new = beams if cache is None else beams[:, -1:]  # with a cache, only the token not yet seen
+        logits = model.decode(new, memory.expand(k, -1, -1), src_mask, cache=cache)[:, -1]  # [k, vocab]
         candidates = scores[:, None] + torch.log_softmax(logits, dim=-1)  # [k, vocab]
         vocab = candidates.size(1)
         top_scores, top = candidates.flatten().topk(min(beam_size - len(finished), candidates.numel()))
-        beams = torch.cat([beams[top // vocab], (top % vocab)[:, None]], dim=1)  # parent prefix + token
+        parents = top // vocab
+        beams = torch.cat([beams[parents], (top % vocab)[:, None]], dim=1)  # parent prefix + token
         scores = top_scores
         ended = beams[:, -1] == eos_id
         finished += list(zip(beams[ended], scores[ended].tolist()))
         beams, scores = beams[~ended], scores[~ended]
+        if cache is not None:
+            cache.reorder(parents[~ended])  # each surviving prefix continues from its parent's keys and values
         if beams.size(0) == 0:  # every slot holds a finished hypothesis
             break
     hypotheses = finished + list(zip(beams, scores.tolist()))  # prefixes still alive at max_len count too

@@ -32,6 +32,7 @@ from qkv.attention import (
 from qkv.attention import scaled_dot_product_attention as sdpa
 from qkv.datapackages import package_data_dir, require_module
 from qkv.heads import attention_entropy, best_head, key_mass, offset_score, profile_heads
+from qkv.kv_cache import KVCache, LayerCache
 from qkv.masks import causal_mask, combine_masks, find_leaks, padding_mask, sliding_window_mask
 from qkv.norms import BatchNorm1d, LayerNorm, RMSNorm
 from qkv.positional import (
@@ -271,6 +272,11 @@ ROWS = [
      r"dtype: expected a floating-point torch\.dtype, got torch\.int64"),
     ("qkv.positional.SinusoidalPositionalEncoding", lambda: SinusoidalPositionalEncoding(4, dropout=1.0), ValueError,
      r"dropout: expected a probability in \[0, 1\), got 1\.0"),
+    ("qkv.positional.SinusoidalPositionalEncoding.forward",
+     lambda: SinusoidalPositionalEncoding(4, max_len=8)(R(2, 3, 4), start=6), ValueError,
+     r"start: expected start \+ length <= max_len = 8, got 6 \+ 3"),
+    ("qkv.positional.SinusoidalPositionalEncoding.forward",
+     lambda: SinusoidalPositionalEncoding(4)(R(2, 3, 4), start=-1), ValueError, r"start: expected an int >= 0, got -1"),
     ("qkv.positional.SinusoidalPositionalEncoding.forward", lambda: SinusoidalPositionalEncoding(4)(R(2, 3, 6)),
      ValueError, r"x: expected last dimension of size 4 \(d_model\), got shape \(2, 3, 6\)"),
     ("qkv.positional.LearnedPositionalEmbedding", lambda: LearnedPositionalEmbedding(4, 0), ValueError,
@@ -402,6 +408,33 @@ ROWS = [
      r"eos_id: expected an int in \[0, 4\], got -1"),
     ("qkv.transformer.beam_search", lambda: beam_search(tiny(), tok, 2, 4, 0, 1, length_penalty="0.6"), TypeError,
      r"length_penalty: expected a number, got str '0\.6'"),
+    ("qkv.transformer.DecoderLayer.forward", lambda: DecoderLayer(4, 2, 8)(x3, x3, cache=KVCache(1)), TypeError,
+     r"cache: expected a qkv\.kv_cache\.LayerCache, got KVCache"),
+    ("qkv.transformer.Decoder.forward", lambda: Decoder(4, 2, 8, 2)(x3, x3, cache=KVCache(1)), ValueError,
+     r"cache: expected 2 layers \(one per decoder layer\), got 1"),
+    ("qkv.transformer.Transformer.decode", lambda: tiny().decode(tok, R(1, 3, 4), cache=LayerCache()), TypeError,
+     r"cache: expected a qkv\.kv_cache\.KVCache, got LayerCache"),
+    ("qkv.transformer.greedy_decode", lambda: greedy_decode(tiny(), tok, 4, 0, 1, use_cache=1), TypeError,
+     r"use_cache: expected a bool, got int 1"),
+    ("qkv.transformer.beam_search", lambda: beam_search(tiny(), tok, 2, 4, 0, 1, use_cache="yes"), TypeError,
+     r"use_cache: expected a bool, got str 'yes'"),
+    # --- kv_cache
+    ("qkv.kv_cache.KVCache", lambda: KVCache(0), ValueError, r"num_layers: expected a positive integer, got 0"),
+    ("qkv.kv_cache.KVCache.reorder", lambda: KVCache(1).reorder(torch.tensor([0.0])), TypeError,
+     r"index: expected an integer tensor, got torch\.float32"),
+    ("qkv.kv_cache.LayerCache.reorder", lambda: LayerCache().reorder(torch.tensor([[0]])), ValueError,
+     r"index: expected 1 dimensions? \[new batch\]"),
+    ("qkv.kv_cache.LayerCache.self_attention", lambda: LayerCache().self_attention(nn.Linear(4, 4), x3), TypeError,
+     r"mha: expected a qkv\.attention\.MultiHeadAttention, got Linear"),
+    ("qkv.kv_cache.LayerCache.self_attention",
+     lambda: LayerCache().self_attention(MultiHeadAttention(4, 2), R(2, 3, 6)), ValueError,
+     r"x: expected last dimension of size 4 \(d_model\), got shape \(2, 3, 6\)"),
+    ("qkv.kv_cache.LayerCache.self_attention",
+     lambda: LayerCache().self_attention(MultiHeadAttention(4, 2), x3, mask=ones(3, 4)), ValueError,
+     r"mask: shape \(3, 4\) does not broadcast to scores of shape \(2, 2, 3, 3\)"),
+    ("qkv.kv_cache.LayerCache.cross_attention",
+     lambda: LayerCache().cross_attention(MultiHeadAttention(4, 2), x3, R(1, 5, 4)), ValueError,
+     r"memory: expected dimension 0 of size 2 \(the batch size of x\), got shape \(1, 5, 4\)"),
     # --- heads, softmax, saturation
     ("qkv.heads.offset_score", lambda: offset_score(torch.eye(3), 3), ValueError,
      r"offset: expected \|offset\| < T = 3 \(the map's length\), got 3"),
@@ -576,6 +609,7 @@ ROWS = [
 EXEMPT = {
     "qkv.saturation.Saturation": "a frozen record that saturation() fills in; built by hand it checks nothing",
     "qkv.pretrained.SentenceOutput": "a record that MiniLM.run_batch() fills in",
+    "qkv.kv_cache.LayerCache": "takes no arguments: an empty cache that self_attention() and cross_attention() fill",
 }
 SKIP_MODULES = ("qkv.widgets", "qkv.plotting", "qkv.source")
 
