@@ -32,7 +32,7 @@ from qkv.attention import (
 from qkv.attention import scaled_dot_product_attention as sdpa
 from qkv.datapackages import package_data_dir, require_module
 from qkv.heads import attention_entropy, best_head, key_mass, offset_score, profile_heads
-from qkv.kv_cache import KVCache, LayerCache
+from qkv.kv_cache import KVCache, LayerCache, kv_cache_bytes
 from qkv.masks import causal_mask, combine_masks, find_leaks, padding_mask, sliding_window_mask
 from qkv.norms import BatchNorm1d, LayerNorm, RMSNorm
 from qkv.positional import (
@@ -243,6 +243,8 @@ ROWS = [
     ("qkv.masks.padding_mask", lambda: padding_mask([True, 2]), TypeError,  # a bool is an int to Python, not here
      r"lengths: expected a \[batch\] integer tensor or a list of ints, got \[True, 2\]"),
     ("qkv.masks.causal_mask", lambda: causal_mask(0), ValueError, r"size: expected a positive integer, got 0"),
+    ("qkv.kv_cache.kv_cache_bytes", lambda: kv_cache_bytes(32, 8, 128, 4096, bytes_per_element=0.5), TypeError,
+     r"bytes_per_element: expected a positive integer, got float 0\.5"),
     ("qkv.masks.sliding_window_mask", lambda: sliding_window_mask(4, 0), ValueError,
      r"window: expected a positive integer, got 0"),
     ("qkv.masks.sliding_window_mask", lambda: sliding_window_mask(4, 2, causal="yes"), TypeError,
