@@ -375,7 +375,8 @@ class GroupedQueryAttention(nn.Module):
         # Each key/value head serves a group of num_heads / num_kv_heads query heads. The repeat is a copy
         # here, for clarity; an efficient kernel indexes the shared head instead of copying it.
         groups = self.num_heads // self.num_kv_heads
-        k, v = repeat_kv_heads(k, groups), repeat_kv_heads(v, groups)  # [B, H, Lk, hd]
+        if groups > 1:  # (one head per group is multi-head attention: nothing to share, nothing to copy)
+            k, v = repeat_kv_heads(k, groups), repeat_kv_heads(v, groups)  # [B, H, Lk, hd]
         dropout_p = self.dropout if self.training else 0.0
         out, weights = scaled_dot_product_attention(q, k, v, mask, dropout_p=dropout_p)
         out = out.transpose(1, 2).reshape(B, Lq, self.d_model)  # concatenate the heads
