@@ -1014,7 +1014,7 @@ def online_softmax(num_blocks=4):
                 "scores against that block only are computed; the running maximum m becomes the larger of m "
                 "and the block's maximum; the running sum l and the running output are multiplied by exp of "
                 "the old m minus the new m, then the block's exponentials exp(s - m) are added to l and their "
-                "weighted values to the output. After the last block the output divided by l equals ordinary "
+                "weighted values (the sum over the block of exp(s - m) times V) to the output. After the last block the output divided by l equals ordinary "
                 "attention. Only one block of scores exists at a time, never the full n by n matrix.", size=12.5)
     bw, gap, x0 = 104, 14, 10
     for b in range(num_blocks):
@@ -1025,11 +1025,14 @@ def online_softmax(num_blocks=4):
         d.arrow(x + bw / 2, 121, x + bw / 2, 156, width=1.3)
         if b < num_blocks - 1:
             d.arrow(x + bw + 1, 180, x + bw + gap - 1, 180, role="highlight", width=2.0)
-        d.box(x, 158, bw, 44, f"m, l, out after {b + 1}", "output", size=11.5)
-    d.text(x0, 232, "m' = max(m, max s)   l \u2190 l e^{m \u2212 m'} + \u03a3 e^{s \u2212 m'}   "
-           "out \u2190 out e^{m \u2212 m'} + e^{s \u2212 m'} V", anchor="start", size=12)
-    d.text(x0, 254, "at the end: output = out / l, exactly softmax(Q K^\u22a4 / \u221ad) V", anchor="start",
-           muted=True, size=12)
+        d.box(x, 158, bw, 44, f"state after {b + 1}", "output", sub="m, l, out", size=11.5)
+    updates = ("m\u2032 = max(m, max s)",
+               "l\u2032 = l e^{m \u2212 m\u2032} + \u03a3 e^{s \u2212 m\u2032}",
+               "out\u2032 = out e^{m \u2212 m\u2032} + \u03a3 e^{s \u2212 m\u2032} V_b")
+    for i, line in enumerate(updates):
+        d.text(x0, 236 + 24 * i, line, anchor="start", size=14)
+    d.text(x0, 236 + 24 * len(updates), "at the end: output = out / l = softmax(Q K^\u22a4 / \u221ad) V",
+           anchor="start", muted=True, size=14)
     return d
 
 
