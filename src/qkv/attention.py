@@ -280,3 +280,184 @@ class MultiHeadAttention(nn.Module):
                 new.v_proj.bias.copy_(b_v)
                 new.out_proj.bias.copy_(mha.out_proj.bias)
         return new.train(mha.training)
+
+
+def repeat_kv_heads(x, repeats):
+    """Repeat each key/value head ``repeats`` times: ``[B, kv_heads, L, d] -> [B, kv_heads * repeats, L, d]``.
+
+    Head ``h`` of the result is head ``h // repeats`` of ``x``, so query heads ``0..repeats-1`` share the
+    first key/value head, the next ``repeats`` the second, and so on (the grouping of Ainslie et al. 2023,
+    and of ``F.scaled_dot_product_attention(..., enable_gqa=True)``).
+
+    >>> import torch
+    >>> repeat_kv_heads(torch.tensor([[[[1.0]], [[2.0]]]]), 2).flatten().tolist()
+    [1.0, 1.0, 2.0, 2.0]
+    """
+    checks.check_tensor("x", x)
+    checks.check_ndim("x", x, 4, "[batch, kv_heads, length, head_dim]")
+    checks.check_positive_int("repeats", repeats)
+    return x.repeat_interleave(repeats, dim=1)
+
+
+class GroupedQueryAttention(nn.Module):
+    """Attention whose ``num_heads`` query heads share ``num_kv_heads`` key/value heads.
+
+    ``num_kv_heads == num_heads`` is multi-head attention (Vaswani et al. 2017); ``num_kv_heads == 1`` is
+    multi-query attention (Shazeer 2019), one key and one value head for all queries; in between is
+    grouped-query attention (Ainslie et al. 2023), each group of ``num_heads / num_kv_heads`` query heads
+    sharing one. Only the key and value projections shrink, to ``num_kv_heads * head_dim`` outputs, and so
+    does what a decoder caches per token: ``2 * num_kv_heads * head_dim`` numbers instead of
+    ``2 * d_model``.
+
+    Args:
+        d_model: model size (divisible by ``num_heads``). num_heads: query heads.
+        num_kv_heads: key/value heads (divides ``num_heads``). dropout: on the weights, in training.
+        bias: whether the four projections have biases.
+
+    Shapes: ``forward(query [B, Lq, d_model], key [B, Lk, d_model], value [B, Lk, d_model], mask=None)``
+    returns ``(output [B, Lq, d_model], weights [B, num_heads, Lq, Lk])``; ``project_kv(key, value)``
+    returns the keys and values a cache would hold, each ``[B, num_kv_heads, Lk, head_dim]``.
+
+    >>> import torch
+    >>> gqa = GroupedQueryAttention(d_model=8, num_heads=4, num_kv_heads=2)
+    >>> x = torch.randn(3, 5, 8)
+    >>> out, w = gqa(x, x, x)
+    >>> out.shape, w.shape, gqa.k_proj.weight.shape     # keys: 2 heads of size 2
+    (torch.Size([3, 5, 8]), torch.Size([3, 4, 5, 5]), torch.Size([4, 8]))
+    """
+
+    def __init__(self, d_model, num_heads, num_kv_heads, dropout=0.0, bias=True):
+        super().__init__()
+        checks.check_positive_int("d_model", d_model)
+        checks.check_positive_int("num_heads", num_heads)
+        checks.check_positive_int("num_kv_heads", num_kv_heads)
+        checks.check_divisible("d_model", d_model, "num_heads", num_heads)
+        checks.check_divisible("num_heads", num_heads, "num_kv_heads", num_kv_heads)
+        checks.check_probability("dropout", dropout)
+        checks.check_flag("bias", bias)
+        self.d_model, self.num_heads, self.num_kv_heads = d_model, num_heads, num_kv_heads
+        self.head_dim = d_model // num_heads
+        self.dropout = dropout
+        self.q_proj = nn.Linear(d_model, d_model, bias=bias)
+        # The only change from multi-head attention: keys and values have num_kv_heads heads, not num_heads.
+        self.k_proj = nn.Linear(d_model, num_kv_heads * self.head_dim, bias=bias)
+        self.v_proj = nn.Linear(d_model, num_kv_heads * self.head_dim, bias=bias)
+        self.out_proj = nn.Linear(d_model, d_model, bias=bias)
+
+    def _check(self, name, x, batch=None):
+        checks.check_float(name, x)
+        checks.check_ndim(name, x, 3, "[batch, length, d_model]")
+        checks.check_size(name, x, -1, self.d_model, "d_model")
+        if batch is not None:
+            checks.check_size(name, x, 0, batch, "the batch size of query")
+        checks.check_module_dtype(name, x, self.q_proj.weight.dtype)
+
+    def project_kv(self, key, value):
+        """Keys and values, each ``[B, num_kv_heads, Lk, head_dim]``: what a KV cache stores."""
+        self._check("key", key)
+        self._check("value", value, key.size(0))
+        checks.check_size("value", value, 1, key.size(1), "the length of key")
+
+        def split(x):  # [B, L, kv_heads * head_dim] -> [B, kv_heads, L, head_dim]
+            return x.view(x.size(0), x.size(1), self.num_kv_heads, self.head_dim).transpose(1, 2)
+
+        return split(self.k_proj(key)), split(self.v_proj(value))
+
+    def forward(self, query, key, value, mask=None):
+        self._check("query", query)
+        self._check("key", key, query.size(0))
+        self._check("value", value, query.size(0))
+        checks.check_attention_inputs(query, key, value)
+        checks.check_mask("mask", mask, (query.size(0), self.num_heads, query.size(1), key.size(1)))
+        B, Lq = query.shape[:2]
+        q = self.q_proj(query).view(B, Lq, self.num_heads, self.head_dim).transpose(1, 2)  # [B, H, Lq, hd]
+        k, v = self.project_kv(key, value)  # [B, kv_heads, Lk, hd]
+        # Each key/value head serves a group of num_heads / num_kv_heads query heads. The repeat is a copy
+        # here, for clarity; an efficient kernel indexes the shared head instead of copying it.
+        groups = self.num_heads // self.num_kv_heads
+        if groups > 1:  # (one head per group is multi-head attention: nothing to share, nothing to copy)
+            k, v = repeat_kv_heads(k, groups), repeat_kv_heads(v, groups)  # [B, H, Lk, hd]
+        dropout_p = self.dropout if self.training else 0.0
+        out, weights = scaled_dot_product_attention(q, k, v, mask, dropout_p=dropout_p)
+        out = out.transpose(1, 2).reshape(B, Lq, self.d_model)  # concatenate the heads
+        return self.out_proj(out), weights
+
+    @classmethod
+    def from_multi_head(cls, mha):
+        """Multi-head attention as a ``GroupedQueryAttention`` (``num_kv_heads == num_heads``), weights copied.
+
+        >>> import torch
+        >>> mha = MultiHeadAttention(8, 2)
+        >>> x = torch.randn(1, 3, 8)
+        >>> torch.equal(GroupedQueryAttention.from_multi_head(mha)(x, x, x)[0], mha(x, x, x)[0])
+        True
+        """
+        if not isinstance(mha, MultiHeadAttention):
+            raise TypeError(f"mha: expected a qkv.attention.MultiHeadAttention, got {type(mha).__name__}")
+        new = cls(mha.d_model, mha.num_heads, mha.num_heads, dropout=mha.dropout, bias=mha.q_proj.bias is not None)
+        new.to(device=mha.q_proj.weight.device, dtype=mha.q_proj.weight.dtype)
+        new.load_state_dict(mha.state_dict())  # the same four projections, of the same shapes
+        return new.train(mha.training)
+
+
+def blockwise_attention(query, key, value, mask=None, block_size=128, scale=None):
+    """Exact attention computed over blocks of keys with an online softmax, the idea of FlashAttention.
+
+    The scores of one block of ``block_size`` keys exist at a time, never the whole ``[Lq, Lk]`` matrix.
+    Each query row keeps a running maximum ``m`` of the scores seen so far, a running sum ``l`` of
+    ``exp(score - m)`` and a running output ``acc`` (the values weighted by the same exponentials).
+    A new block with a larger maximum ``m'`` rescales the old sum and output by ``exp(m - m')``, which
+    makes them what they would have been had ``m'`` been subtracted from the start; at the end
+    ``acc / l`` is the softmax-weighted sum of the values, equal to ordinary attention up to rounding
+    (Milakov and Gimelshein 2018; Dao et al. 2022). FlashAttention does this inside a GPU's on-chip
+    memory, which is where its speed comes from; in plain PyTorch it shows only the arithmetic and the
+    memory (a forward without autograd holds ``[Lq, block_size]`` scores; with autograd every block's
+    weights are kept for the backward pass, which the real kernel recomputes instead).
+
+    Args:
+        query: ``[..., Lq, d_k]``. key: ``[..., Lk, d_k]``. value: ``[..., Lk, d_v]``.
+        mask: optional boolean mask broadcastable to ``[..., Lq, Lk]``; ``True`` = may attend.
+        block_size: keys per block. scale: factor on ``Q K^T``; default ``1 / sqrt(d_k)``.
+
+    Returns:
+        output ``[..., Lq, d_v]`` (no weights: they are never all stored). A query whose keys are all
+        masked gets a zero output, as in :func:`scaled_dot_product_attention`.
+
+    >>> import torch
+    >>> q, k, v = torch.randn(2, 5, 4), torch.randn(2, 7, 4), torch.randn(2, 7, 3)
+    >>> torch.allclose(blockwise_attention(q, k, v, block_size=3), scaled_dot_product_attention(q, k, v)[0], atol=1e-6)
+    True
+    """
+    checks.check_attention_inputs(query, key, value)
+    checks.check_positive_int("block_size", block_size)
+    if scale is not None:
+        checks.check_number("scale", scale)
+    batch = torch.broadcast_shapes(query.shape[:-2], key.shape[:-2])
+    scores_shape = (*batch, query.size(-2), key.size(-2))
+    checks.check_mask("mask", mask, scores_shape)
+    if scale is None:
+        scale = 1.0 / math.sqrt(query.size(-1))
+    dtype = torch.promote_types(query.dtype, torch.float32)  # as scaled_dot_product_attention
+    q = query.to(dtype) * scale
+    if mask is not None:
+        mask = mask.expand(scores_shape)  # a view: slicing a broadcast (size-1) key axis would lose keys
+    neg_inf = float("-inf")
+    m = torch.full((*batch, query.size(-2), 1), neg_inf, dtype=dtype, device=query.device)  # running max
+    l = torch.zeros_like(m)  # running sum of exp(score - m)  # noqa: E741
+    acc = torch.zeros((*batch, query.size(-2), value.size(-1)), dtype=dtype, device=query.device)
+    for start in range(0, key.size(-2), block_size):
+        k = key[..., start : start + block_size, :].to(dtype)  # [..., b, d_k]
+        v = value[..., start : start + block_size, :].to(dtype)  # [..., b, d_v]
+        s = q @ k.transpose(-2, -1)  # [..., Lq, b]: the only scores that exist at this moment
+        if mask is not None:
+            s = s.masked_fill(~mask[..., start : start + block_size], neg_inf)
+        m_new = torch.maximum(m, s.amax(-1, keepdim=True))  # [..., Lq, 1]
+        # A row with no visible key yet has m_new = -inf; subtract 0 there so exp(-inf) = 0, not exp(nan).
+        shift = m_new.masked_fill(m_new == neg_inf, 0.0)
+        p = torch.exp(s - shift)  # [..., Lq, b], exp of at most 0: no overflow
+        correction = torch.exp(m - shift)  # rescales what was summed under the old maximum
+        l = l * correction + p.sum(-1, keepdim=True)  # noqa: E741
+        acc = acc * correction + p @ v
+        m = m_new
+    # l == 0 only where every key was masked; acc is 0 there too, and the output is 0 (not 0/0).
+    return (acc / l.masked_fill(l == 0, 1.0)).to(query.dtype)

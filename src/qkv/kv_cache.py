@@ -204,3 +204,27 @@ class KVCache:
         """
         for layer in self.layers:
             layer.reorder(index)
+
+
+def kv_cache_bytes(num_layers, num_kv_heads, head_dim, length, bytes_per_element=2, batch=1):
+    """Bytes a decoder's self-attention KV cache holds: ``batch * layers * 2 * kv_heads * head_dim * length * bytes``.
+
+    Each of ``num_layers`` layers stores, for every one of ``length`` positions, a key and a value
+    (the 2) per key/value head, each ``head_dim`` numbers of ``bytes_per_element`` bytes (2 for float16 or
+    bfloat16, the usual serving dtypes; 4 for float32). With multi-head attention ``num_kv_heads`` is the
+    number of heads; grouped-query and multi-query attention shrink it (see
+    :class:`qkv.attention.GroupedQueryAttention`).
+
+    >>> kv_cache_bytes(num_layers=32, num_kv_heads=32, head_dim=128, length=4096) / 2**30   # GiB
+    2.0
+    >>> cache = KVCache(1)
+    >>> cache.layers[0].self_attention(MultiHeadAttention(8, 2), torch.randn(3, 5, 8))[0].shape
+    torch.Size([3, 5, 8])
+    >>> stored = cache.layers[0].keys.nbytes + cache.layers[0].values.nbytes      # float32: 4 bytes
+    >>> stored == kv_cache_bytes(1, 2, 4, 5, bytes_per_element=4, batch=3)
+    True
+    """
+    for name, value in (("num_layers", num_layers), ("num_kv_heads", num_kv_heads), ("head_dim", head_dim),
+                        ("length", length), ("bytes_per_element", bytes_per_element), ("batch", batch)):
+        checks.check_positive_int(name, value)
+    return batch * num_layers * 2 * num_kv_heads * head_dim * length * bytes_per_element

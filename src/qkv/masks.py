@@ -177,3 +177,29 @@ def find_leaks(fn, x, allowed, seed=0):
                 may_change[b] = allowed[b, :, j]  # only sequence b, only where allowed
                 leaks[:, :, j] |= changed & ~may_change
     return leaks
+
+
+def sliding_window_mask(size, window, causal=True, device=None):
+    """Local attention: query ``i`` may see only the ``window`` keys nearest to it.
+
+    Causal (``causal=True``, as in Mistral 7B): keys ``i - window + 1 .. i``, the query's own position
+    included. Otherwise (as in Longformer's local attention): keys ``j`` with ``|i - j| < window``.
+    Each layer sees ``window`` positions, but layer ``n`` reads outputs of layer ``n - 1`` that saw
+    further back, so ``L`` causal layers reach ``L * (window - 1)`` positions back.
+
+    Returns:
+        ``[size, size]`` bool; it broadcasts against scores ``[batch, heads, size, size]``.
+
+    >>> sliding_window_mask(4, 2).int()
+    tensor([[1, 0, 0, 0],
+            [1, 1, 0, 0],
+            [0, 1, 1, 0],
+            [0, 0, 1, 1]], dtype=torch.int32)
+    """
+    checks.check_positive_int("size", size)
+    checks.check_positive_int("window", window)
+    checks.check_flag("causal", causal)
+    offset = torch.arange(size, device=device)[:, None] - torch.arange(size, device=device)[None, :]  # i - j
+    if causal:
+        return (offset >= 0) & (offset < window)
+    return offset.abs() < window

@@ -139,6 +139,11 @@ class RotaryEmbedding(nn.Module):
 
     Nothing is learned and there is no table, so any length works.
 
+    ``position_scale`` multiplies the positions before the rotation. The default 1 is RoPE itself;
+    position interpolation (Chen et al. 2023) sets it to ``L_train / L_new`` to run a model trained on
+    ``L_train`` tokens at ``L_new > L_train``: every position then falls inside the range of angles seen
+    in training (position ``m`` turns as far as ``m * L_train / L_new`` did), instead of beyond it.
+
     Shapes: ``forward(query [..., Lq, head_dim], key [..., Lk, head_dim])`` returns both rotated, with
     positions ``0..L-1``; ``rotate(x, positions)`` takes explicit positions ``[L]``.
 
@@ -147,12 +152,13 @@ class RotaryEmbedding(nn.Module):
     tensor([[0.5403, 0.8415]])
     """
 
-    def __init__(self, head_dim, base=10000.0):
+    def __init__(self, head_dim, base=10000.0, position_scale=1.0):
         super().__init__()
         checks.check_positive_int("head_dim", head_dim)
         checks.check_divisible("head_dim", head_dim, "rotated pairs", 2)
         self.head_dim = head_dim
         self.base = checks.check_number("base", base, low=0.0, low_open=True)  # base^(-2i/d) needs base > 0
+        self.position_scale = checks.check_number("position_scale", position_scale, low=0.0, low_open=True)
 
     def rotate(self, x, positions=None):
         """Rotate ``x [..., L, head_dim]`` for positions ``[L]`` (default ``0..L-1``)."""
@@ -168,7 +174,8 @@ class RotaryEmbedding(nn.Module):
         # Angles in at least float32 (float64 for float64 inputs), then cast back to x's dtype.
         dtype = torch.promote_types(x.dtype, torch.float32)
         theta = self.base ** (-torch.arange(0, self.head_dim, 2, device=x.device, dtype=dtype) / self.head_dim)
-        angle = positions.to(dtype)[:, None] * theta  # [L, head_dim/2]
+        # position_scale < 1 interpolates: positions are squeezed into the range seen in training.
+        angle = (positions.to(dtype) * self.position_scale)[:, None] * theta  # [L, head_dim/2]
         cos, sin = angle.cos().to(x.dtype), angle.sin().to(x.dtype)
         x1, x2 = x[..., 0::2], x[..., 1::2]  # the two coordinates of each pair
         rotated = torch.stack((x1 * cos - x2 * sin, x1 * sin + x2 * cos), dim=-1)  # [..., L, head_dim/2, 2]

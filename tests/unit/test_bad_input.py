@@ -20,12 +20,20 @@ from torch import nn
 import qkv
 import qkv.recurrence
 from qkv import checks
-from qkv.attention import AdditiveAttention, MultiHeadAttention, additive_attention, masked_softmax
+from qkv.attention import (
+    AdditiveAttention,
+    GroupedQueryAttention,
+    MultiHeadAttention,
+    additive_attention,
+    blockwise_attention,
+    masked_softmax,
+    repeat_kv_heads,
+)
 from qkv.attention import scaled_dot_product_attention as sdpa
 from qkv.datapackages import package_data_dir, require_module
 from qkv.heads import attention_entropy, best_head, key_mass, offset_score, profile_heads
-from qkv.kv_cache import KVCache, LayerCache
-from qkv.masks import causal_mask, combine_masks, find_leaks, padding_mask
+from qkv.kv_cache import KVCache, LayerCache, kv_cache_bytes
+from qkv.masks import causal_mask, combine_masks, find_leaks, padding_mask, sliding_window_mask
 from qkv.norms import BatchNorm1d, LayerNorm, RMSNorm
 from qkv.positional import (
     LearnedPositionalEmbedding,
@@ -199,6 +207,30 @@ ROWS = [
      r"key: expected dimension 0 of size 1 \(the batch size of query\), got shape \(2, 3, 4\)"),
     ("qkv.attention.MultiHeadAttention.from_torch", lambda: MultiHeadAttention.from_torch(nn.Linear(2, 2)), TypeError,
      r"mha: expected a torch\.nn\.MultiheadAttention, got Linear"),
+    ("qkv.attention.repeat_kv_heads", lambda: repeat_kv_heads(x3, 2), ValueError,
+     r"x: expected 4 dimensions \[batch, kv_heads, length, head_dim\], got shape \(2, 3, 4\)"),
+    ("qkv.attention.repeat_kv_heads", lambda: repeat_kv_heads(R(1, 2, 3, 4), 0), ValueError,
+     r"repeats: expected a positive integer, got 0"),
+    ("qkv.attention.GroupedQueryAttention", lambda: GroupedQueryAttention(24, 6, 4), ValueError,
+     r"num_heads: expected a multiple of 4 \(num_kv_heads\), got 6"),
+    ("qkv.attention.GroupedQueryAttention", lambda: GroupedQueryAttention(8, 4, 0), ValueError,
+     r"num_kv_heads: expected a positive integer, got 0"),
+    ("qkv.attention.GroupedQueryAttention.forward", lambda: GroupedQueryAttention(4, 2, 1)(x3.double(), x3, x3),
+     TypeError, r"query: expected dtype torch\.float32 \(the dtype of the module's weights\), got torch\.float64"),
+    ("qkv.attention.GroupedQueryAttention.forward", lambda: GroupedQueryAttention(4, 2, 1)(x3, x3, x3, ones(3, 4)),
+     ValueError, r"mask: shape \(3, 4\) does not broadcast to scores of shape \(2, 2, 3, 3\)"),
+    ("qkv.attention.GroupedQueryAttention.project_kv",
+     lambda: GroupedQueryAttention(4, 2, 1).project_kv(x3, R(2, 5, 4)),
+     ValueError, r"value: expected dimension 1 of size 3 \(the length of key\), got shape \(2, 5, 4\)"),
+    ("qkv.attention.GroupedQueryAttention.from_multi_head",
+     lambda: GroupedQueryAttention.from_multi_head(nn.MultiheadAttention(4, 2)), TypeError,
+     r"mha: expected a qkv\.attention\.MultiHeadAttention, got MultiheadAttention"),
+    ("qkv.attention.blockwise_attention", lambda: blockwise_attention(x3, x3, x3, block_size=0), ValueError,
+     r"block_size: expected a positive integer, got 0"),
+    ("qkv.attention.blockwise_attention", lambda: blockwise_attention(x3, x3, x3, ones(3, 4)), ValueError,
+     r"mask: shape \(3, 4\) does not broadcast to scores of shape \(2, 3, 3\)"),
+    ("qkv.attention.blockwise_attention", lambda: blockwise_attention(x3, R(2, 3, 5), x3), ValueError,
+     r"key: expected last dimension of size 4 \(the d_k of query\), got shape \(2, 3, 5\)"),
     # --- masks
     ("qkv.masks.padding_mask", lambda: padding_mask(torch.tensor([2, 3]), max_len=3.5), TypeError,
      r"max_len: expected an int, got float 3\.5"),
@@ -211,6 +243,12 @@ ROWS = [
     ("qkv.masks.padding_mask", lambda: padding_mask([True, 2]), TypeError,  # a bool is an int to Python, not here
      r"lengths: expected a \[batch\] integer tensor or a list of ints, got \[True, 2\]"),
     ("qkv.masks.causal_mask", lambda: causal_mask(0), ValueError, r"size: expected a positive integer, got 0"),
+    ("qkv.kv_cache.kv_cache_bytes", lambda: kv_cache_bytes(32, 8, 128, 4096, bytes_per_element=0.5), TypeError,
+     r"bytes_per_element: expected a positive integer, got float 0\.5"),
+    ("qkv.masks.sliding_window_mask", lambda: sliding_window_mask(4, 0), ValueError,
+     r"window: expected a positive integer, got 0"),
+    ("qkv.masks.sliding_window_mask", lambda: sliding_window_mask(4, 2, causal="yes"), TypeError,
+     r"causal: expected a bool, got str 'yes'"),
     ("qkv.masks.combine_masks", lambda: combine_masks(ones(2), R(2)), TypeError,
      r"masks\[1\]: expected a boolean tensor \(True = may attend\), got torch\.float32"),
     ("qkv.masks.find_leaks", lambda: find_leaks(lambda x: x, R(2, 3), causal_mask(4)), ValueError,
@@ -249,6 +287,8 @@ ROWS = [
      r"x: sequence length 3 is longer than the positional table \(max_len=2\), got shape \(2, 3, 4\)"),
     ("qkv.positional.RotaryEmbedding", lambda: RotaryEmbedding(4, base=0), ValueError,
      r"base: expected a number > 0\.0, got 0\.0"),
+    ("qkv.positional.RotaryEmbedding", lambda: RotaryEmbedding(4, position_scale=-0.5), ValueError,
+     r"position_scale: expected a number > 0\.0, got -0\.5"),
     ("qkv.positional.RotaryEmbedding.rotate", lambda: RotaryEmbedding(4).rotate(x3, torch.arange(2)), ValueError,
      r"positions: expected shape \(3,\) \[length of x\], got \(2,\)"),
     ("qkv.positional.RotaryEmbedding.forward", lambda: RotaryEmbedding(4)(x3, R(2, 3, 2)), ValueError,

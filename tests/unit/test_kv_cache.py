@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from qkv.attention import MultiHeadAttention
-from qkv.kv_cache import KVCache, LayerCache
+from qkv.kv_cache import KVCache, LayerCache, kv_cache_bytes
 from qkv.masks import causal_mask, padding_mask
 from qkv.transformer import DecoderLayer, Transformer, beam_search, greedy_decode
 
@@ -153,3 +153,17 @@ def test_padding_mask_in_cross_attention_is_honoured_by_the_cached_path():
     src2[1, 4:] = 1
     assert torch.equal(cached, greedy_decode(m, src2, max_len=8, bos_id=0, eos_id=8, src_mask=src_mask,
                                              use_cache=True))
+
+
+def test_kv_cache_bytes_equals_the_bytes_a_filled_cache_holds():
+    torch.manual_seed(0)
+    for dtype, size in ((torch.float32, 4), (torch.float64, 8)):
+        model = Transformer(9, 9, d_model=12, num_heads=3, num_layers=2, d_ff=16, dropout=0.0).to(dtype).eval()
+        memory = model.encode(torch.tensor([[1, 2, 3], [4, 5, 6]]))
+        cache = KVCache(2)
+        for t in range(7):
+            model.decode(torch.full((2, 1), t + 1), memory, cache=cache)
+        stored = sum(layer.keys.nbytes + layer.values.nbytes for layer in cache.layers)
+        assert stored == kv_cache_bytes(2, 3, 4, 7, bytes_per_element=size, batch=2)
+    # multi-query: a 32-head model with one key/value head caches 32 times less
+    assert kv_cache_bytes(32, 32, 128, 4096) == 32 * kv_cache_bytes(32, 1, 128, 4096)

@@ -7,7 +7,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from qkv.masks import causal_mask, combine_masks, padding_mask
+from qkv.masks import causal_mask, combine_masks, padding_mask, sliding_window_mask
 
 
 def test_padding_mask_from_lengths():
@@ -350,3 +350,27 @@ def test_find_leaks_works_on_the_device_of_x_whatever_the_default_device():
     with torch.device("meta"):
         leaks = find_leaks(lambda x: x.cumsum(1), x, allowed)
     assert leaks.device.type == "cpu" and not leaks.any()
+
+
+# ----------------------------------------------------------------------------------------------------
+# sliding windows
+
+
+@pytest.mark.parametrize("causal", [True, False])
+@pytest.mark.parametrize("size, window", [(1, 1), (5, 1), (7, 3), (6, 10)])
+def test_sliding_window_mask_equals_the_definition_entry_by_entry(size, window, causal):
+    mask = sliding_window_mask(size, window, causal=causal)
+    for i in range(size):
+        for j in range(size):
+            expected = (0 <= i - j < window) if causal else abs(i - j) < window
+            assert bool(mask[i, j]) == expected
+    if causal and window >= size:
+        assert torch.equal(mask, causal_mask(size))  # a window as long as the sequence is the causal mask
+
+
+def test_sliding_window_receptive_field_grows_by_window_minus_one_per_layer():
+    mask = sliding_window_mask(20, 4).long()
+    reach = torch.eye(20, dtype=torch.long)
+    for layers in range(1, 5):
+        reach = (mask @ reach).clamp(max=1)  # which inputs can influence each position after `layers` layers
+        assert int(reach[19].nonzero().min()) == 19 - layers * 3

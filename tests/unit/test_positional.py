@@ -317,3 +317,17 @@ def test_shaw_relative_embedding_shares_one_vector_beyond_the_clip_and_is_traine
     rel.score_bias(q, 5).sum().backward()
     assert rel.embedding.weight.grad.abs().sum() > 0
     assert len(list(rel.parameters())) == 1 and rel.embedding.weight.numel() == 5 * 4
+
+
+def test_position_interpolation_rotates_position_m_as_far_as_position_m_times_the_scale():
+    torch.manual_seed(0)
+    x = torch.randn(2, 12, 8, dtype=torch.float64)
+    plain, squeezed = RotaryEmbedding(8), RotaryEmbedding(8, position_scale=0.25)
+    positions = torch.arange(12)
+    assert torch.equal(squeezed.rotate(x), plain.rotate(x, positions * 0.25))
+    assert torch.equal(RotaryEmbedding(8, position_scale=1.0).rotate(x), plain.rotate(x))  # the default is RoPE
+    assert not torch.allclose(squeezed.rotate(x), plain.rotate(x))
+    # Still relative: shifting both positions by s changes no score.
+    q, k = squeezed.rotate(x[:1], positions), squeezed.rotate(x[1:], positions)
+    q2, k2 = squeezed.rotate(x[:1], positions + 5), squeezed.rotate(x[1:], positions + 5)
+    torch.testing.assert_close(q @ k.transpose(-2, -1), q2 @ k2.transpose(-2, -1), atol=1e-10, rtol=0)

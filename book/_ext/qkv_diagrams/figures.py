@@ -970,3 +970,71 @@ def unrolled_vs_attention(n=5):
 
 DIAGRAMS["recurrent-cells"] = recurrent_cells
 DIAGRAMS["unrolled-vs-attention"] = unrolled_vs_attention
+
+
+# ------------------------------------------------------------------------------------------ chapter 10
+
+
+def shared_kv_heads(num_heads=8):
+    """Multi-head, grouped-query and multi-query attention: which query heads share a key/value head."""
+    d = Drawing("Query heads sharing key and value heads: multi-head, grouped-query, multi-query",
+                f"Three rows of {num_heads} query heads each. Multi-head attention: every query head has its own "
+                f"key and value head, {num_heads} of each, so the cache holds {num_heads} key/value heads per "
+                f"layer. Grouped-query attention with 2 groups: query heads 1 to {num_heads // 2} share one key "
+                f"and value head and heads {num_heads // 2 + 1} to {num_heads} share another; the cache holds 2. "
+                f"Multi-query attention: all {num_heads} query heads share a single key and value head; the cache "
+                f"holds 1, {num_heads} times less than multi-head attention.", size=12.5)
+    step, x0 = 46, 150
+    rows = [("multi-head", num_heads, f"cache: {num_heads} K/V heads"),
+            ("grouped-query", 2, "cache: 2 K/V heads"),
+            ("multi-query", 1, "cache: 1 K/V head")]
+    for n, (name, kv, note) in enumerate(rows):
+        y = 20 + n * 120
+        d.text(0, y + 22, name, anchor="start", weight="700", size=13)
+        d.text(0, y + 40, f"{kv} key/value head{'s' if kv > 1 else ''}", anchor="start", muted=True, size=11.5)
+        d.text(0, y + 96, note, anchor="start", muted=True, size=11.5)
+        group = num_heads // kv
+        for i in range(num_heads):
+            cx = x0 + i * step + 18
+            d.box(cx - 17, y, 34, 30, f"q{i + 1}", "query", size=11.5)
+        for g in range(kv):
+            first, last = x0 + g * group * step, x0 + (g + 1) * group * step - 10
+            cx = (first + last) / 2
+            w = min(last - first, 70)
+            d.box(cx - w / 2, y + 76, w, 30, "K, V" if w > 40 else "KV", "key", size=11.5)
+            for i in range(g * group, (g + 1) * group):
+                d.line([(x0 + i * step + 18, y + 31), (cx, y + 75)], role="neutral", width=1.0, arrow=False)
+    return d
+
+
+def online_softmax(num_blocks=4):
+    """Attention over blocks of keys with a running maximum, a running sum and a running output."""
+    d = Drawing("The online softmax: one block of keys at a time",
+                f"The keys and values are cut into {num_blocks} blocks. For each block in turn, the queries' "
+                "scores against that block only are computed; the running maximum m becomes the larger of m "
+                "and the block's maximum; the running sum l and the running output are multiplied by exp of "
+                "the old m minus the new m, then the block's exponentials exp(s - m) are added to l and their "
+                "weighted values (the sum over the block of exp(s - m) times V) to the output. After the last block the output divided by l equals ordinary "
+                "attention. Only one block of scores exists at a time, never the full n by n matrix.", size=12.5)
+    bw, gap, x0 = 104, 14, 10
+    for b in range(num_blocks):
+        x = x0 + b * (bw + gap)
+        d.box(x, 10, bw, 34, f"K_{b + 1}, V_{b + 1}", "key", size=12)
+        d.box(x, 80, bw, 40, f"s = Q K_{b + 1}^\u22a4", "neutral", sub="[n, block] only", size=11.5)
+        d.arrow(x + bw / 2, 45, x + bw / 2, 78, width=1.3)
+        d.arrow(x + bw / 2, 121, x + bw / 2, 156, width=1.3)
+        if b < num_blocks - 1:
+            d.arrow(x + bw + 1, 180, x + bw + gap - 1, 180, role="highlight", width=2.0)
+        d.box(x, 158, bw, 44, f"state after {b + 1}", "output", sub="m, l, out", size=11.5)
+    updates = ("m\u2032 = max(m, max s)",
+               "l\u2032 = l e^{m \u2212 m\u2032} + \u03a3 e^{s \u2212 m\u2032}",
+               "out\u2032 = out e^{m \u2212 m\u2032} + \u03a3 e^{s \u2212 m\u2032} V_b")
+    for i, line in enumerate(updates):
+        d.text(x0, 236 + 24 * i, line, anchor="start", size=14)
+    d.text(x0, 236 + 24 * len(updates), "at the end: output = out / l = softmax(Q K^\u22a4 / \u221ad) V",
+           anchor="start", muted=True, size=14)
+    return d
+
+
+DIAGRAMS["shared-kv-heads"] = shared_kv_heads
+DIAGRAMS["online-softmax"] = online_softmax
