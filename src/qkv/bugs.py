@@ -43,6 +43,10 @@ class Bug:
         edits: ``(old, new)`` pairs: each ``old`` must occur exactly once in the target's source.
         summary: the mistake, in one line. symptom: what goes wrong.
         test: the pytest node id that catches it (relative to the repository root).
+
+    >>> bug = BUGS["layernorm-unbiased"]
+    >>> bug.target, bug.test.split("::")[1]
+    ('qkv.norms:LayerNorm.forward', 'test_layer_norm_matches_torch')
     """
 
     name: str
@@ -54,7 +58,11 @@ class Bug:
 
 
 class BugDetached(RuntimeError):
-    """A bug's ``old`` text is no longer found exactly once in its target's source (qkv was refactored)."""
+    """A bug's ``old`` text is no longer found exactly once in its target's source (qkv was refactored).
+
+    >>> issubclass(BugDetached, RuntimeError)
+    True
+    """
 
 
 _T = "tests/unit/"
@@ -177,7 +185,7 @@ def _resolve(target):
 
 def _get(name):
     if name not in BUGS:
-        raise KeyError(f"name: expected one of {sorted(BUGS)}, got {name!r}")
+        raise ValueError(f"name: expected one of {sorted(BUGS)}, got {name!r}")
     return BUGS[name]
 
 

@@ -81,7 +81,7 @@ def test_a_detached_bug_fails_loudly_and_one_bug_per_target():
         with pytest.raises(RuntimeError, match="already has bug 'causal-mask-inverted' on"):
             with bugs.enabled("causal-mask-off-by-one"):
                 pass
-    with pytest.raises(KeyError, match="name: expected one of"):
+    with pytest.raises(ValueError, match="name: expected one of"):
         bugs.diff("no-such-bug")
 
 
