@@ -13,6 +13,7 @@ import contextlib
 import io
 import json
 import os
+import re
 import sys
 
 import pytest
@@ -23,7 +24,7 @@ def run(pairs):
     for node, bug in pairs:
         for name in [m for m in sys.modules if m == "tests" or (m.startswith("tests.") and m != __name__)]:
             del sys.modules[name]
-        args = [node, "-q", "-x", "--tb=line", "-p", "no:cacheprovider",
+        args = [node, "-q", "-x", "--tb=line", "--color=no", "-p", "no:cacheprovider",
                 "-W", "ignore::pytest.PytestAssertRewriteWarning"]
         if bug:
             args += ["--qkv-bug", bug]
@@ -31,7 +32,8 @@ def run(pairs):
         with contextlib.redirect_stdout(out):
             status = int(pytest.main(args))
         lines = [line for line in out.getvalue().splitlines() if line.strip()]
-        failure = next((line for line in lines if line.startswith("E ") or "Error" in line), "")
+        failure = next((line for line in lines if line.startswith("E ") or "Error" in line
+                        or re.search(r"\.py:\d+: ", line)), "")
         results.append([status, failure.strip()[:300], lines[-1] if lines else ""])
     return results
 
