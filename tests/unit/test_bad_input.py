@@ -545,10 +545,10 @@ ROWS = [
 
 # Public callables with no argument to check, and why.
 EXEMPT = {
-    "qkv.saturation.Saturation": "a frozen record that saturation() fills in; built by hand it checks nothing",
-    "qkv.pretrained.SentenceOutput": "a record that MiniLM.run_batch() fills in",
     "qkv.bugs.Bug": "a frozen record of the bug registry, written in qkv.bugs; enabled() checks its edits",
     "qkv.bugs.BugDetached": "an exception, raised when a bug's edit no longer matches its target's source",
+    "qkv.saturation.Saturation": "a frozen record that saturation() fills in; built by hand it checks nothing",
+    "qkv.pretrained.SentenceOutput": "a record that MiniLM.run_batch() fills in",
 }
 SKIP_MODULES = ("qkv.widgets", "qkv.plotting", "qkv.source")
 
