@@ -21,18 +21,18 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def run_pairs(pairs):
-    """Exit statuses of ``pytest node --qkv-bug bug`` for each ``(node, bug)`` (None: off), in one process."""
+    """(exit status, exception type) of ``pytest node --qkv-bug bug`` for each ``(node, bug)`` (None: off)."""
     command = [sys.executable, "-m", "tests.bug_runner", *(f"{node}={bug or ''}" for node, bug in pairs)]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     line = next((line for line in done.stdout.splitlines() if line.startswith("BUG_RUNNER ")), None)
     assert line is not None, f"tests.bug_runner failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
-    return [status for status, *_ in json.loads(line.removeprefix("BUG_RUNNER "))]
+    return [(status, typename) for status, _, _, typename in json.loads(line.removeprefix("BUG_RUNNER "))]
 
 
 @pytest.fixture(scope="module")
 def outcomes():
-    """``{(bug, on): exit status}`` for every bug on, and each distinct test off once, in two processes."""
+    """``{(bug, on): (exit status, exception type)}``: every bug on, each distinct test off once, in two processes."""
     jobs = {(name, True): (bug.test, name) for name, bug in bugs.BUGS.items()}
     jobs.update({(name, False): (bug.test, None) for name, bug in bugs.BUGS.items()})
     distinct = list(dict.fromkeys(jobs.values()))
@@ -45,8 +45,10 @@ def outcomes():
 
 @pytest.mark.parametrize("name", sorted(bugs.BUGS))
 def test_each_bug_is_caught_by_its_test_and_the_correct_code_passes_it(name, outcomes):
-    assert outcomes[(name, True)] == 1, f"{name}: {bugs.BUGS[name].test} does not fail with the bug on"
-    assert outcomes[(name, False)] == 0, f"{name}: {bugs.BUGS[name].test} fails on the correct code"
+    # Caught means an assertion failed: a test that crashes (an error, a wrong call) would also exit with status 1.
+    assert outcomes[(name, True)] == (1, "AssertionError"), f"{name}: {bugs.BUGS[name].test} does not fail an " \
+        f"assertion with the bug on: {outcomes[(name, True)]}"
+    assert outcomes[(name, False)] == (0, ""), f"{name}: {bugs.BUGS[name].test} fails on the correct code"
 
 
 @pytest.mark.parametrize("name", sorted(bugs.BUGS))

@@ -108,7 +108,13 @@ def test_shifted_cross_entropy_feeds_the_decoder_the_target_shifted_right():
     gen = torch.Generator().manual_seed(0)
     src, tgt = torch.randint(10, (4, 7), generator=gen), torch.randint(10, (4, 7), generator=gen)
     loss = train.shifted_cross_entropy(spy, src, tgt)
-    assert seen[0][0] is src and torch.equal(seen[0][1], tgt[:, :-1])
+    assert seen[0][0] is src, "the encoder was not given the source"
+    given = seen[0][1]
+    what = ("the source" if torch.equal(given, src[:, :-1]) else "the whole target" if torch.equal(given, tgt)
+            else "something else")
+    assert torch.equal(given, tgt[:, :-1]), (
+        f"the decoder was given a [{', '.join(map(str, given.shape))}] input that is not tgt[:, :-1], the target "
+        f"shifted right ({what})")
     assert abs(loss.item() - torch.log(torch.tensor(10.0)).item()) < 1e-5
 
     def copier(src, tgt_in):  # predicts, with confidence, the token it has just read
