@@ -21,3 +21,19 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "tests/browser/" in str(item.fspath).replace("\\", "/"):
             item.add_marker(pytest.mark.browser)
+
+
+# The bug gallery (qkv.bugs): `--qkv-bug NAME` turns one classic bug on in qkv for the whole run, before the test
+# modules are collected (they bind qkv's functions at import), so that a test can be shown to catch it.
+def pytest_addoption(parser):
+    parser.addoption("--qkv-bug", default=None, metavar="NAME", help="run the tests with the bug NAME of qkv.bugs on")
+
+
+def pytest_configure(config):
+    name = config.getoption("--qkv-bug")
+    if name:
+        from qkv import bugs
+
+        switch = bugs.enabled(name)
+        switch.__enter__()
+        config.add_cleanup(lambda: switch.__exit__(None, None, None))

@@ -18,6 +18,7 @@ heads        measuring what attention heads do (previous token, [CLS], broad, ..
 tasks        the toy tasks: seeded sequences and their targets (token targets, real-valued targets)
 toy_models   the small models the chapters train on those tasks
 train        a small training loop with progress lines, and the losses and accuracies it trains with
+bugs         classic attention bugs as switches on qkv's own code (the appendix's bug gallery)
 checks       argument checks, one per kind (tensors, shapes, flags, ints, ...), one message style
 plotting     the book's figure style and the few figure kinds it repeats; the palette in palette.json
 source       shows a function's teaching lines: docstring cut to its first line, argument checks left out

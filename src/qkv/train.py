@@ -11,6 +11,7 @@ score with, one pair per kind of target of :mod:`qkv.tasks`:
 
 - :func:`token_cross_entropy`, :func:`token_accuracy`: class ids, skipping ``IGNORE_INDEX`` targets.
 - :func:`masked_mse`, :func:`within_tolerance`: real numbers, skipping NaN targets.
+- :func:`shifted_cross_entropy`: an encoder-decoder trained by teacher forcing (the target shifted right).
 """
 
 from __future__ import annotations
@@ -147,6 +148,42 @@ def token_accuracy(model, tokens, targets):
     _check_outputs("logits", logits, targets, extra=1)
     keep = targets != IGNORE_INDEX
     return (logits.argmax(dim=-1)[keep] == targets[keep]).float().mean().item()
+
+
+def shifted_cross_entropy(model, src, tgt):
+    """Teacher forcing for an encoder-decoder: the decoder reads ``tgt[:, :-1]`` and predicts ``tgt[:, 1:]``.
+
+    ``tgt`` starts with a beginning-of-sequence token, so decoder position ``t`` has read
+    ``tgt[:, :t + 1]`` (the causal mask hides the rest) and is scored on the next token ``tgt[:, t + 1]``:
+    the target is *shifted right* as the decoder's input. Targets equal to ``IGNORE_INDEX`` are skipped.
+    The signature ``(model, inputs, targets)`` is the ``loss_fn`` of :func:`qkv.train.fit`.
+
+    Args:
+        model: ``model(src [B, S], tgt_in [B, T - 1]) -> logits [B, T - 1, vocab]``, e.g. a
+            ``qkv.transformer.Transformer``.
+        src: ``[B, S]`` source token ids. tgt: ``[B, T]`` target token ids, ``T >= 2``.
+
+    >>> import torch
+    >>> seen = []
+    >>> def spy(src, tgt_in):                  # records what the decoder is given; predicts uniformly
+    ...     seen.append(tgt_in)
+    ...     return torch.zeros(*tgt_in.shape, 5, requires_grad=True)
+    >>> loss = shifted_cross_entropy(spy, torch.tensor([[3, 4]]), torch.tensor([[0, 1, 2]]))
+    >>> seen[0].tolist(), round(loss.item(), 4)    # log 5 = 1.6094
+    ([[0, 1]], 1.6094)
+    """
+    if not callable(model):
+        raise TypeError(f"model: expected a callable model(src, tgt_in) -> logits, got {type(model).__name__}")
+    checks.check_integer("src", src)
+    checks.check_integer("tgt", tgt)
+    checks.check_ndim("src", src, 2, "[batch, source length]")
+    checks.check_ndim("tgt", tgt, 2, "[batch, target length]")
+    checks.check_size("tgt", tgt, 0, src.size(0), "the batch size of src")
+    if tgt.size(1) < 2:
+        raise ValueError(f"tgt: expected at least 2 tokens (a start token and one to predict), got {tgt.size(1)}")
+    logits = model(src, tgt[:, :-1])  # [B, T - 1, vocab]: position t has read tgt[:, :t + 1]
+    _check_outputs("logits", logits, tgt[:, 1:], extra=1)
+    return F.cross_entropy(logits.flatten(0, 1), tgt[:, 1:].flatten(), ignore_index=IGNORE_INDEX)
 
 
 def masked_mse(model, inputs, targets):

@@ -445,3 +445,14 @@ def test_mha_has_biases_by_default_as_torch():
     ours, ref = MultiHeadAttention(8, 2), nn.MultiheadAttention(8, 2)
     assert all(p.bias is not None for p in (ours.q_proj, ours.k_proj, ours.v_proj, ours.out_proj))
     assert sum(p.numel() for p in ours.parameters()) == sum(p.numel() for p in ref.parameters())
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.float32])
+def test_masked_softmax_is_finite_for_large_scores(dtype):
+    # Scores of a few hundred are real (ViT-22B's attention logits grew that large); exp(100) overflows
+    # float32 and exp(12) float16, so the softmax must subtract each row's maximum first, as torch.softmax does.
+    scores = torch.tensor([[100.0, 99.0, -5.0], [1000.0, 0.0, 1000.0]], dtype=dtype)
+    weights = masked_softmax(scores, torch.tensor([True, True, False]))
+    assert weights.isfinite().all()
+    expected = torch.softmax(scores.float().masked_fill(torch.tensor([False, False, True]), float("-inf")), -1)
+    torch.testing.assert_close(weights.float(), expected, atol=1e-3, rtol=0)

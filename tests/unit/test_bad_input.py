@@ -19,7 +19,7 @@ from torch import nn
 
 import qkv
 import qkv.recurrence
-from qkv import checks
+from qkv import bugs, checks
 from qkv.attention import (
     AdditiveAttention,
     GroupedQueryAttention,
@@ -59,7 +59,7 @@ from qkv.saturation import sample_query_keys, saturation
 from qkv.softmax import jacobian_max_abs, softmax_entropy, softmax_jacobian
 from qkv.tasks import first_and_previous_batch, first_minus_previous_batch, key_value_lookup_batch, previous_token_batch
 from qkv.toy_models import DeepEncoder, LookupAttention, MultiHeadReader, OneLayerAttention
-from qkv.train import fit, masked_mse, token_accuracy, token_cross_entropy, within_tolerance
+from qkv.train import fit, masked_mse, shifted_cross_entropy, token_accuracy, token_cross_entropy, within_tolerance
 from qkv.transformer import (
     Decoder,
     DecoderLayer,
@@ -490,6 +490,15 @@ ROWS = [
     ("qkv.train.fit", lambda: fit(nn.Linear(2, 1), batch, mse, steps=2, warmup=2.5), TypeError,
      r"warmup: expected an int"),
     ("qkv.train.fit", lambda: fit(nn.Linear(2, 1), "batch", mse), TypeError, r"batch_fn: expected a function, got str"),
+    ("qkv.train.shifted_cross_entropy", lambda: shifted_cross_entropy(uniform, tok, tok[:, :1]), ValueError,
+     r"tgt: expected at least 2 tokens \(a start token and one to predict\), got 1"),
+    ("qkv.train.shifted_cross_entropy", lambda: shifted_cross_entropy(uniform, tok, tok.float()), TypeError,
+     r"tgt: expected an integer tensor, got torch\.float32"),
+    ("qkv.train.shifted_cross_entropy", lambda: shifted_cross_entropy("model", tok, tok), TypeError,
+     r"model: expected a callable model\(src, tgt_in\) -> logits, got str"),
+    ("qkv.bugs.enabled", lambda: bugs.enabled("no-such-bug").__enter__(), ValueError, r"name: expected one of \["),
+    ("qkv.bugs.buggy_source", lambda: bugs.buggy_source(3), ValueError, r"name: expected one of \[.*got 3"),
+    ("qkv.bugs.diff", lambda: bugs.diff("softmax"), ValueError, r"name: expected one of \[.*got 'softmax'"),
     ("qkv.train.token_cross_entropy", lambda: token_cross_entropy(uniform, tok, tok.float()), TypeError,
      r"targets: expected an integer tensor, got torch\.float32"),
     ("qkv.train.token_accuracy", lambda: token_accuracy(wrong_logits, tok, tok), ValueError,
@@ -609,6 +618,8 @@ ROWS = [
 
 # Public callables with no argument to check, and why.
 EXEMPT = {
+    "qkv.bugs.Bug": "a frozen record of the bug registry, written in qkv.bugs; enabled() checks its edits",
+    "qkv.bugs.BugDetached": "an exception, raised when a bug's edit no longer matches its target's source",
     "qkv.saturation.Saturation": "a frozen record that saturation() fills in; built by hand it checks nothing",
     "qkv.pretrained.SentenceOutput": "a record that MiniLM.run_batch() fills in",
     "qkv.kv_cache.LayerCache": "takes no arguments: an empty cache that self_attention() and cross_attention() fill",

@@ -96,3 +96,40 @@ def test_masked_mse_and_within_tolerance_skip_the_nan_targets():
     assert train.within_tolerance(Echo(), x, targets) == 0.5
     assert train.within_tolerance(Echo(), x, targets, tolerance=2.0) == 1.0
 
+
+
+def test_shifted_cross_entropy_feeds_the_decoder_the_target_shifted_right():
+    seen = []
+
+    def spy(src, tgt_in):  # records what the decoder is given
+        seen.append((src, tgt_in))
+        return torch.zeros(*tgt_in.shape, 10, requires_grad=True)
+
+    gen = torch.Generator().manual_seed(0)
+    src, tgt = torch.randint(10, (4, 7), generator=gen), torch.randint(10, (4, 7), generator=gen)
+    loss = train.shifted_cross_entropy(spy, src, tgt)
+    assert seen[0][0] is src, "the encoder was not given the source"
+    given = seen[0][1]
+    what = ("the source" if torch.equal(given, src[:, :-1]) else "the whole target" if torch.equal(given, tgt)
+            else "something else")
+    assert torch.equal(given, tgt[:, :-1]), (
+        f"the decoder was given a [{', '.join(map(str, given.shape))}] input that is not tgt[:, :-1], the target "
+        f"shifted right ({what})")
+    assert abs(loss.item() - torch.log(torch.tensor(10.0)).item()) < 1e-5
+
+    def copier(src, tgt_in):  # predicts, with confidence, the token it has just read
+        return 20.0 * nn.functional.one_hot(tgt_in, 10).float()
+
+    # Scored on the *next* token, copying the current one cannot win (it would with an unshifted target).
+    assert train.shifted_cross_entropy(copier, src, tgt).item() > 5.0
+
+
+def test_shifted_cross_entropy_trains_a_transformer_on_teacher_forcing():
+    from qkv.transformer import Transformer
+
+    torch.manual_seed(0)
+    model = Transformer(6, 6, d_model=16, num_heads=2, num_layers=1, d_ff=32, dropout=0.0)
+    src = torch.randint(1, 6, (8, 5))
+    tgt = torch.cat([torch.zeros(8, 1, dtype=torch.long), src], dim=1)  # [BOS] + a copy of the source
+    losses = fit(model, lambda g: (src, tgt), train.shifted_cross_entropy, steps=60, lr=1e-2, log_every=0)
+    assert losses[-1] < 0.5 * losses[0]

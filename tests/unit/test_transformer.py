@@ -449,3 +449,17 @@ def test_small_beam_finds_at_least_greedys_log_prob_on_a_tiny_model():
     greedy = greedy_decode(model, src, max_len=6, bos_id=BOS, eos_id=EOS)
     tokens, log_prob = beam_search(model, src, beam_size=4, max_len=6, bos_id=BOS, eos_id=EOS)
     assert log_prob >= sequence_log_prob(model, src, greedy) - 1e-12
+
+
+
+def test_transformer_logits_never_depend_on_later_target_tokens():
+    # The causal leak test without hypothesis (deterministic and quick: the bug gallery runs it with a causal mask
+    # inverted or off by one). Changing target tokens t+1.. must leave logits 0..t unchanged to the bit.
+    model = tiny_model(seed=3)
+    gen = torch.Generator().manual_seed(3)
+    src, tgt = torch.randint(7, (2, 5), generator=gen), torch.randint(6, (2, 6), generator=gen)
+    base = model(src, tgt)
+    for t in range(tgt.size(1) - 1):
+        changed = tgt.clone()
+        changed[:, t + 1:] = (tgt[:, t + 1:] + 1) % 6  # every later token differs
+        assert torch.equal(model(src, changed)[:, : t + 1], base[:, : t + 1]), f"logits 0..{t} see later tokens"
