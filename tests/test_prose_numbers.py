@@ -47,7 +47,8 @@ ALLOWED = {
         "1.0": "the definition of the ratio (1.0 = as fast as PyTorch)",
         "60": "a display's refresh rate, a definition", "16.7": "one frame at 60 Hz, a definition",
     },
-    "interview": dict.fromkeys(["3.4", "5.3", "5.4"], "section numbers of Vaswani et al. (2017), cited"),
+    "interview": {**dict.fromkeys(["3.4", "5.3", "5.4"], "section numbers of Vaswani et al. (2017), cited"),
+                  "3.1": "section number of Devlin et al. (2019), cited"},
 }
 
 STRIP = [
