@@ -18,6 +18,8 @@ Tasks with token targets (class ids, ``IGNORE_INDEX`` where a position has none)
 - :func:`token_at_batch`: every position copies the token at one fixed position (an absolute position).
 - :func:`recall_batch`: the last position recalls the first token across ``distance`` steps of noise
   (chapter 8's long-range task for recurrent networks and attention).
+- :func:`reversal_batch`: a sequence-to-sequence task, write the source digits reversed (chapter 9's
+  encoder-decoder; it returns the decoder's input and output, not ``(inputs, targets)``).
 
 Tasks with real-valued targets (NaN where a position has none), scored with
 :func:`qkv.train.masked_mse` and :func:`qkv.train.within_tolerance`:
@@ -233,6 +235,30 @@ def recall_vocab_size(num_symbols=8, num_noise=8):
     checks.check_positive_int("num_symbols", num_symbols)
     checks.check_positive_int("num_noise", num_noise)
     return num_symbols + num_noise + 1
+
+
+def reversal_batch(generator, batch_size=64, seq_len=8):
+    """Random digits and the same digits reversed, framed for an encoder-decoder trained by teacher forcing.
+
+    Token ids: 0 is the begin-of-sequence token, 1 the end-of-sequence token, digit ``k`` is ``k + 2``
+    (12 ids in all). The decoder reads ``tgt_in`` (BOS, then the reversed digits) and must predict
+    ``tgt_out`` (the reversed digits, then EOS), the same sequence shifted by one.
+
+    Returns:
+        ``(src [batch_size, seq_len], tgt_in [batch_size, seq_len + 1], tgt_out [batch_size, seq_len + 1])``,
+        int64.
+
+    >>> import torch
+    >>> src, tgt_in, tgt_out = reversal_batch(torch.Generator().manual_seed(0), 1, 3)
+    >>> torch.equal(tgt_out[:, :-1], src.flip(1)), tgt_in[0, 0].item(), tgt_out[0, -1].item()
+    (True, 0, 1)
+    """
+    _check_sequence_task(generator, batch_size, seq_len)
+    src = torch.randint(10, (batch_size, seq_len), generator=generator) + 2  # [B, L]: digits are ids 2..11
+    reversed_ = src.flip(1)
+    tgt_in = torch.cat([torch.zeros(batch_size, 1, dtype=torch.long), reversed_], dim=1)  # [B, L + 1]: BOS first
+    tgt_out = torch.cat([reversed_, torch.ones(batch_size, 1, dtype=torch.long)], dim=1)  # [B, L + 1]: EOS last
+    return src, tgt_in, tgt_out
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -593,6 +593,9 @@ ROWS = [
      r"distance: expected a positive integer, got 0"),
     ("qkv.tasks.recall_vocab_size", lambda: qkv.tasks.recall_vocab_size(8, 0), ValueError,
      r"num_noise: expected a positive integer, got 0"),
+    # --- chapter 9: the reversal task
+    ("qkv.tasks.reversal_batch", lambda: qkv.tasks.reversal_batch(torch.Generator(), seq_len=0), ValueError,
+     r"seq_len: expected a positive integer, got 0"),
     ("qkv.toy_models.RecurrentReader", lambda: qkv.toy_models.RecurrentReader(10, "transformer"), ValueError,
      r"cell: expected one of 'rnn', 'lstm', 'gru'"),
     ("qkv.toy_models.RecurrentReader.forward", lambda: qkv.toy_models.RecurrentReader(10)(torch.full((2, 3), 10)),

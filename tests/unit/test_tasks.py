@@ -155,3 +155,24 @@ def test_recall_batch_puts_the_symbol_distance_steps_before_the_query(distance):
     assert (tokens[:, -1] == 7).all() and tokens.max() < recall_vocab_size(4, 3) == 8
     assert torch.equal(targets[:, -1], tokens[:, 0]) and (targets[:, :-1] == IGNORE_INDEX).all()
     assert len(tokens[:, 0].unique()) == 4  # every symbol is drawn
+
+
+# ----------------------------------------------------------------------------------------------------
+# Sequence to sequence: reversal_batch
+
+
+def test_reversal_batch_reverses_and_frames():
+    src, tgt_in, tgt_out = tasks.reversal_batch(torch.Generator().manual_seed(0), 5, 6)
+    assert src.shape == (5, 6) and tgt_in.shape == tgt_out.shape == (5, 7)
+    assert src.dtype == tgt_in.dtype == tgt_out.dtype == torch.int64
+    assert src.min() >= 2 and src.max() <= 11
+    for row in range(5):
+        assert tgt_out[row, :-1].tolist() == src[row].tolist()[::-1]
+    assert (tgt_in[:, 0] == 0).all() and (tgt_out[:, -1] == 1).all()
+    assert torch.equal(tgt_in[:, 1:], tgt_out[:, :-1])  # teacher forcing: the output shifted by one
+
+
+def test_reversal_batch_is_reproducible():
+    a = tasks.reversal_batch(torch.Generator().manual_seed(3), 4, 5)
+    b = tasks.reversal_batch(torch.Generator().manual_seed(3), 4, 5)
+    assert all(torch.equal(x, y) for x, y in zip(a, b))
