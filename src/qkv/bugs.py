@@ -8,15 +8,17 @@ class for a method), and puts the original back on exit. Nothing is patched when
 the switches cost nothing; and if a refactor changes the lines a bug replaces, ``enabled`` fails
 loudly instead of silently switching nothing.
 
->>> import torch
->>> from qkv.masks import causal_mask
+>>> import qkv.masks
 >>> with enabled("causal-mask-inverted"):
-...     print(causal_mask(3).int())
+...     print(qkv.masks.causal_mask(3).int())
 tensor([[1, 1, 1],
         [0, 1, 1],
         [0, 0, 1]], dtype=torch.int32)
->>> causal_mask(3).int()[0].tolist()      # off again
+>>> qkv.masks.causal_mask(3).int()[0].tolist()      # off again
 [1, 0, 0]
+
+(A name bound in a namespace that is not a loaded module's globals, such as a
+doctest's ``from qkv.masks import causal_mask``, keeps the original: call through the module.)
 
 ``python -m pytest NODEID --qkv-bug NAME`` runs a test with the bug on (tests/conftest.py), and
 tests/unit/test_bugs.py checks that every bug's test fails with its switch on and passes with it off.
@@ -214,8 +216,13 @@ def buggy_source(name):
 def diff(name):
     """The lines the bug changes, as a unified diff of the target's source (correct -> buggy).
 
-    >>> print(diff("dropout-in-eval").splitlines()[-1])
-    +        dropout_p = self.dropout
+    >>> print(diff("dropout-in-eval"))
+    --- qkv.attention:MultiHeadAttention.forward (qkv)
+    +++ qkv.attention:MultiHeadAttention.forward (dropout-in-eval)
+         v = split_heads(self.v_proj(value))
+    -    dropout_p = self.dropout if self.training else 0.0
+    +    dropout_p = self.dropout
+         out, weights = scaled_dot_product_attention(q, k, v, mask, dropout_p=dropout_p)
     """
     correct, buggy = buggy_source(name)
     bug = _get(name)
