@@ -5,8 +5,8 @@
 line, exception type], ...]`` (the type of the first exception a test raised, "" when none did: a bug counts
 as caught only if its test fails with an AssertionError, not if it crashes).
 The test modules are dropped from ``sys.modules`` between runs, so that each run imports them afresh
-with the bug of that run on (tests/conftest.py turns it on before collection). Used by
-tests/unit/test_bugs.py and by the appendix page "A gallery of classic bugs".
+with the bug of that run on (tests/conftest.py turns it on before collection). Used, through
+:func:`run_in_subprocess`, by tests/unit/test_bugs.py and by the appendix page "A gallery of classic bugs".
 """
 
 from __future__ import annotations
@@ -16,7 +16,9 @@ import io
 import json
 import os
 import re
+import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -53,6 +55,20 @@ def run(pairs):
             failure = f"{first.typename}: {first.message}"
         results.append([status, failure.strip()[:300], lines[-1] if lines else "", first.typename])
     return results
+
+
+def run_in_subprocess(pairs):
+    """:func:`run` in a fresh interpreter (so no bug or test module of the caller's process leaks in):
+    ``[[exit status, failure line, summary line, exception type], ...]`` for each ``(node, bug)`` (bug None:
+    the correct code). Raises with the runner's output if it did not report."""
+    root = Path(__file__).resolve().parents[1]
+    command = [sys.executable, "-m", "tests.bug_runner", *(f"{node}={bug or ''}" for node, bug in pairs)]
+    done = subprocess.run(command, cwd=root, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True,
+                          text=True, timeout=600)
+    line = next((line for line in done.stdout.splitlines() if line.startswith("BUG_RUNNER ")), None)
+    if line is None:
+        raise RuntimeError(f"tests.bug_runner failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+    return json.loads(line.removeprefix("BUG_RUNNER "))
 
 
 if __name__ == "__main__":

@@ -5,29 +5,19 @@ lines a bug replaces (``enabled`` then raises BugDetached), this file fails. Eac
 test in a fresh interpreter (``--qkv-bug`` of tests/conftest.py turns the bug on before collection).
 """
 
-import json
-import os
-import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
 import torch
 
 from qkv import bugs
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.bug_runner import run_in_subprocess
 
 
 def run_pairs(pairs):
     """(exit status, exception type) of ``pytest node --qkv-bug bug`` for each ``(node, bug)`` (None: off)."""
-    command = [sys.executable, "-m", "tests.bug_runner", *(f"{node}={bug or ''}" for node, bug in pairs)]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
-    line = next((line for line in done.stdout.splitlines() if line.startswith("BUG_RUNNER ")), None)
-    assert line is not None, f"tests.bug_runner failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
-    return [(status, typename) for status, _, _, typename in json.loads(line.removeprefix("BUG_RUNNER "))]
+    return [(status, typename) for status, _, _, typename in run_in_subprocess(pairs)]
 
 
 @pytest.fixture(scope="module")
