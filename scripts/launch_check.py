@@ -21,7 +21,9 @@ Binder-like A Python 3.11 virtual environment built as repo2docker builds it fro
 Writes bench/launch.json (versions that differ from requirements.txt's pins, numbers that moved, each
 chapter's time and peak memory) and exits non-zero naming what failed. With --if-changed it does nothing
 when its inputs (binder/, the set-up cell, pyproject.toml, requirements.txt, the Colab package list, this
-script) are unchanged since the last passing run recorded in bench/launch.json; `.ci/run` calls it so.
+script) are unchanged since the last passing run recorded in bench/launch.json, and runs only the pages that
+are new to _toc.yml or whose notebook changed since that run (their results are merged into the record);
+`.ci/run` calls it so.
 
 Usage: python scripts/launch_check.py [--if-changed] [--only colab|binder] [--chapters 01_word_vectors,...]
        (make launch-check; QKV_LAUNCH_KEEP=folder keeps the executed notebooks there)
@@ -88,6 +90,11 @@ def inputs_hash() -> str:
                 digest.update(file.relative_to(ROOT).as_posix().encode())
                 digest.update(file.read_bytes())
     return digest.hexdigest()[:16]
+
+
+def notebook_hashes(chapters: list[Path]) -> dict[str, str]:
+    """Each page's notebook, hashed: a page added to _toc.yml or edited since the last passing run is run again."""
+    return {p.stem: hashlib.sha256(p.read_bytes()).hexdigest()[:16] for p in chapters}
 
 
 def run(cmd: list[str], **kwargs) -> str:
@@ -268,19 +275,28 @@ def main(argv=None) -> int:
     parser.add_argument("--chapters", help="comma-separated notebook stems (default: every page in _toc.yml)")
     args = parser.parse_args(argv)
     current = inputs_hash()
-    if args.if_changed and RESULTS.exists():
-        last = json.loads(RESULTS.read_text())
-        if last.get("inputs_hash") == current and last.get("passed"):
-            say(f"inputs unchanged since the passing run of {last['date']} (hash {current}); not run")
-            return 0
-        say("inputs changed since the last passing run (or it failed); running")
     chapters = chapter_notebooks()
+    hashes = notebook_hashes(chapters)
+    last = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    merge = False  # run only some pages and keep the last passing run's results for the others
+    if args.if_changed and last.get("inputs_hash") == current and last.get("passed"):
+        seen = last.get("notebook_hashes", {})
+        stale = [p for p in chapters if seen.get(p.stem) != hashes[p.stem]]
+        if not stale:
+            say(f"inputs and pages unchanged since the passing run of {last['date']} (hash {current}); not run")
+            return 0
+        say(f"inputs unchanged since the passing run of {last['date']}; pages new or changed since: "
+            f"{', '.join(p.stem for p in stale)}; running those")
+        chapters, merge = stale, True
+    elif args.if_changed:
+        say("inputs changed since the last passing run (or it failed); running")
     if args.chapters:
         chapters = [p for p in chapters if p.stem in args.chapters.split(",")]
     commit = run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT).strip()
     if run(["git", "status", "--porcelain", "--", *INPUTS, "book"], cwd=ROOT).strip():
         say(f"note: uncommitted changes are not checked; checking commit {commit}")
-    results = {"date": datetime.date.today().isoformat(), "commit": commit, "inputs_hash": current}
+    results = {"date": datetime.date.today().isoformat(), "commit": commit, "inputs_hash": current,
+               "notebook_hashes": {p.stem: hashes[p.stem] for p in chapters}}
     with tempfile.TemporaryDirectory(prefix="qkv-launch-") as tmp_name:
         tmp = Path(tmp_name)
         clone = tmp / "qkv"
@@ -294,10 +310,24 @@ def main(argv=None) -> int:
             results["setup_error"] = str(exc)
     problems = failures(results) + ([f"set-up failed: {results['setup_error']}"] if "setup_error" in results else [])
     complete = args.only is None and not args.chapters
+    if merge and complete:  # the pages run now, on top of the last passing run's record of the rest
+        for where in ("colab", "binder"):
+            if where in results:
+                results[where]["chapters"] = {**last[where]["chapters"], **results[where]["chapters"]}
+        results["notebook_hashes"] = {**last.get("notebook_hashes", {}), **results["notebook_hashes"]}
+        results["dates"] = {**last.get("dates", {}), **{p.stem: results["date"] for p in chapters}}
+    elif complete:
+        results["dates"] = {p.stem: results["date"] for p in chapters}
+    if complete:  # pages dropped from _toc.yml drop out of the record
+        keep = set(hashes)
+        for where in ("colab", "binder"):
+            if where in results:
+                results[where]["chapters"] = {k: v for k, v in results[where]["chapters"].items() if k in keep}
+        results["notebook_hashes"] = {k: v for k, v in results["notebook_hashes"].items() if k in keep}
     results["passed"] = complete and not problems
     if complete or not RESULTS.exists():
         RESULTS.write_text(json.dumps(results, indent=1) + "\n")
-        say(f"wrote {RESULTS.relative_to(ROOT)}")
+        say(f"wrote {os.path.relpath(RESULTS, ROOT)}")
     for where in ("colab", "binder"):
         if where in results:
             say(f"{where}: Python {results[where]['python']}")

@@ -82,9 +82,64 @@ def test_inputs_hash_covers_the_set_up_cell(tmp_path, monkeypatch):
     assert launch_check.inputs_hash() != before
 
 
-def test_if_changed_skips_when_the_last_passing_run_had_the_same_inputs(tmp_path, monkeypatch, capsys):
+def pages():
+    return launch_check.chapter_notebooks()
+
+
+def passing_record(hashes):
+    return {"date": "2026-12-02", "inputs_hash": launch_check.inputs_hash(), "passed": True,
+            "notebook_hashes": hashes,
+            **{where: {"python": "3", "chapters": {stem: chapter() for stem in hashes}}
+               for where in ("colab", "binder")}}
+
+
+def test_if_changed_skips_when_the_last_passing_run_had_the_same_inputs_and_pages(tmp_path, monkeypatch, capsys):
     results = tmp_path / "launch.json"
     monkeypatch.setattr(launch_check, "RESULTS", results)
-    results.write_text(json.dumps({"date": "2026-12-02", "inputs_hash": launch_check.inputs_hash(), "passed": True}))
+    results.write_text(json.dumps(passing_record(launch_check.notebook_hashes(pages()))))
     assert launch_check.main(["--if-changed"]) == 0
     assert "not run" in capsys.readouterr().out
+
+
+def test_if_changed_runs_only_the_pages_new_or_changed_since_the_last_passing_run(tmp_path, monkeypatch):
+    """A page added to _toc.yml (here: missing from the record) or edited (another hash) runs; the rest are kept."""
+    hashes = launch_check.notebook_hashes(pages())
+    new, edited, *same = list(hashes)
+    record = passing_record({**{k: hashes[k] for k in same}, edited: "0" * 16})
+    results = tmp_path / "launch.json"
+    results.write_text(json.dumps(record))
+    monkeypatch.setattr(launch_check, "RESULTS", results)
+    monkeypatch.setattr(launch_check, "run", lambda cmd, **kw: "abc1234\n" if "rev-parse" in cmd else "")
+    ran = {}
+
+    def fake(where):
+        def path(tmp, clone, chapters):
+            ran[where] = [p.stem for p in chapters]
+            return {"python": "3", "chapters": {p.stem: chapter(seconds=2.0) for p in chapters}}
+        return path
+
+    monkeypatch.setattr(launch_check, "colab", fake("colab"))
+    monkeypatch.setattr(launch_check, "binder", fake("binder"))
+    assert launch_check.main(["--if-changed"]) == 0
+    assert ran == {"colab": [new, edited], "binder": [new, edited]}
+    written = json.loads(results.read_text())
+    assert written["passed"] and written["notebook_hashes"] == hashes
+    for where in ("colab", "binder"):
+        assert set(written[where]["chapters"]) == set(hashes)
+        assert written[where]["chapters"][new]["seconds"] == 2.0  # this run's result
+        assert written[where]["chapters"][same[0]]["seconds"] == 1.0  # kept from the last passing run
+
+
+def test_if_changed_runs_every_page_when_the_inputs_changed(tmp_path, monkeypatch):
+    record = {**passing_record(launch_check.notebook_hashes(pages())), "inputs_hash": "changed"}
+    results = tmp_path / "launch.json"
+    results.write_text(json.dumps(record))
+    monkeypatch.setattr(launch_check, "RESULTS", results)
+    monkeypatch.setattr(launch_check, "run", lambda cmd, **kw: "abc1234\n" if "rev-parse" in cmd else "")
+    ran = []
+    monkeypatch.setattr(launch_check, "colab", lambda tmp, clone, chapters: ran.append(len(chapters)) or
+                        {"python": "3", "chapters": {p.stem: chapter(error="boom") for p in chapters}})
+    monkeypatch.setattr(launch_check, "binder", lambda tmp, clone, chapters: {"python": "3", "chapters": {}})
+    assert launch_check.main(["--if-changed"]) == 1
+    assert ran == [len(pages())]
+    assert json.loads(results.read_text())["passed"] is False
