@@ -344,18 +344,18 @@ class GroupedQueryAttention(nn.Module):
         self.v_proj = nn.Linear(d_model, num_kv_heads * self.head_dim, bias=bias)
         self.out_proj = nn.Linear(d_model, d_model, bias=bias)
 
-    def _check(self, name, x, batch=None):
+    def _check(self, name, x, batch=None, batch_of="query"):
         checks.check_float(name, x)
         checks.check_ndim(name, x, 3, "[batch, length, d_model]")
         checks.check_size(name, x, -1, self.d_model, "d_model")
         if batch is not None:
-            checks.check_size(name, x, 0, batch, "the batch size of query")
+            checks.check_size(name, x, 0, batch, f"the batch size of {batch_of}")
         checks.check_module_dtype(name, x, self.q_proj.weight.dtype)
 
     def project_kv(self, key, value):
         """Keys and values, each ``[B, num_kv_heads, Lk, head_dim]``: what a KV cache stores."""
         self._check("key", key)
-        self._check("value", value, key.size(0))
+        self._check("value", value, key.size(0), "key")
         checks.check_size("value", value, 1, key.size(1), "the length of key")
 
         def split(x):  # [B, L, kv_heads * head_dim] -> [B, kv_heads, L, head_dim]

@@ -1,5 +1,7 @@
 """qkv.attention.GroupedQueryAttention against PyTorch's scaled_dot_product_attention and qkv's multi-head attention."""
 
+import re
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -112,3 +114,91 @@ def test_gqa_in_low_precision_matches_torch_within_rounding(dtype):
     ref = torch_reference(gqa, x, x, x, causal_mask(6), enable_gqa=True)
     assert out.dtype == dtype
     torch.testing.assert_close(out.float(), ref.float(), atol=4 * tolerance(dtype, 32, 2.0), rtol=0)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Each test below kills mutants that `make mutation` found surviving (tests/mutation_survivors.md).
+
+
+def raises(exc, message):
+    """pytest.raises matching the whole message literally (no regex escaping in the tests)."""
+    return pytest.raises(exc, match="^" + re.escape(message) + "$")
+
+
+def test_gqa_constructor_messages_name_each_argument():
+    with raises(ValueError, "d_model: expected a positive integer, got 0"):
+        GroupedQueryAttention(0, 2, 1)
+    with raises(ValueError, "num_heads: expected a positive integer, got 0"):
+        GroupedQueryAttention(8, 0, 1)
+    with raises(ValueError, "d_model: expected a multiple of 3 (num_heads), got 10"):
+        GroupedQueryAttention(10, 3, 1)
+    with raises(ValueError, "dropout: expected a probability in [0, 1), got 1.5"):
+        GroupedQueryAttention(8, 2, 1, dropout=1.5)
+    with raises(TypeError, "bias: expected a bool, got str 'no'"):
+        GroupedQueryAttention(8, 2, 1, bias="no")
+
+
+def test_gqa_forward_and_project_kv_messages_name_each_argument():
+    gqa, x = GroupedQueryAttention(4, 2, 1), torch.randn(2, 3, 4)
+    for i, name in enumerate(("query", "key", "value")):
+        for bad, exc, message in (
+            (x.long(), TypeError, f"{name}: expected a floating-point tensor, got torch.int64"),
+            (x[0], ValueError, f"{name}: expected 3 dimensions [batch, length, d_model], got shape (3, 4)"),
+            (x[..., :3], ValueError, f"{name}: expected last dimension of size 4 (d_model), got shape (2, 3, 3)"),
+        ):
+            args = [x, x, x]
+            args[i] = bad
+            with raises(exc, message):
+                gqa(*args)
+            if name != "query":
+                with raises(exc, message):
+                    gqa.project_kv(*args[1:])
+    for i, name in ((1, "key"), (2, "value")):
+        args = [x, x, x]
+        args[i] = x[:1]
+        message = f"{name}: expected dimension 0 of size 2 (the batch size of query), got shape (1, 3, 4)"
+        with raises(ValueError, message):
+            gqa(*args)
+    # project_kv alone (as a KV cache calls it) compares the values' batch with the keys'.
+    with raises(ValueError, "value: expected dimension 0 of size 2 (the batch size of key), got shape (1, 3, 4)"):
+        gqa.project_kv(x, x[:1])
+
+
+def test_repeat_kv_heads_names_x_when_it_is_not_a_tensor():
+    with raises(TypeError, "x: expected a torch.Tensor, got list"):
+        repeat_kv_heads([[[[1.0]]]], 2)
+
+
+def test_gqa_has_biases_by_default_and_none_with_bias_false():
+    with_bias, without = GroupedQueryAttention(8, 4, 2), GroupedQueryAttention(8, 4, 2, bias=False)
+    projections = ("q_proj", "k_proj", "v_proj", "out_proj")
+    assert all(getattr(with_bias, p).bias is not None for p in projections)
+    assert all(getattr(without, p).bias is None for p in projections)
+    # q and out: 8 x 8; k and v: 8 -> 2 kv heads x head_dim 2 = 4 outputs.
+    assert sum(p.numel() for p in without.parameters()) == 2 * 64 + 2 * 32
+    assert sum(p.numel() for p in with_bias.parameters()) == 2 * 64 + 2 * 32 + 2 * 8 + 2 * 4
+
+
+def test_gqa_dropout_only_in_training_and_it_is_torch_dropout_of_the_weights():
+    torch.manual_seed(11)
+    gqa = GroupedQueryAttention(16, 4, 2, dropout=0.5)
+    x = torch.randn(2, 6, 16)
+    gqa.eval()
+    _, w_eval = gqa(x, x, x)
+    assert_close(w_eval.sum(-1), torch.ones(2, 4, 6))  # no dropout in eval
+    gqa.train()
+    torch.manual_seed(12)
+    _, w_train = gqa(x, x, x)
+    torch.manual_seed(12)
+    assert torch.equal(w_train, F.dropout(w_eval, p=0.5))
+    assert (w_train == 0).any()
+
+
+def test_gqa_from_multi_head_keeps_dropout_bias_and_device():
+    mha = MultiHeadAttention(8, 2, dropout=0.25, bias=False)
+    gqa = GroupedQueryAttention.from_multi_head(mha)
+    assert gqa.dropout == 0.25
+    assert all(p.bias is None for p in (gqa.q_proj, gqa.k_proj, gqa.v_proj, gqa.out_proj))
+    # The meta device stands in for an accelerator: the copy is made where the weights are.
+    on_meta = GroupedQueryAttention.from_multi_head(MultiHeadAttention(8, 2).to("meta"))
+    assert all(p.device.type == "meta" for p in on_meta.parameters())

@@ -374,3 +374,16 @@ def test_sliding_window_receptive_field_grows_by_window_minus_one_per_layer():
     for layers in range(1, 5):
         reach = (mask @ reach).clamp(max=1)  # which inputs can influence each position after `layers` layers
         assert int(reach[19].nonzero().min()) == 19 - layers * 3
+
+
+def test_sliding_window_mask_is_causal_by_default_and_names_size():
+    assert torch.equal(sliding_window_mask(5, 2), sliding_window_mask(5, 2, causal=True))
+    assert not torch.equal(sliding_window_mask(5, 2), sliding_window_mask(5, 2, causal=False))
+    with _exact(ValueError, "size: expected a positive integer, got 0"):
+        sliding_window_mask(0, 2)
+
+
+@pytest.mark.parametrize("causal", [True, False])
+def test_sliding_window_mask_is_made_on_the_given_device(causal):
+    """The meta device stands in for an accelerator: both position ranges are made there."""
+    assert sliding_window_mask(4, 2, causal=causal, device="meta").device.type == "meta"

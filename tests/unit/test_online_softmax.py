@@ -1,5 +1,7 @@
 """qkv.attention.blockwise_attention (the online softmax of FlashAttention) against ordinary attention and PyTorch."""
 
+import re
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -74,3 +76,73 @@ def test_fully_masked_rows_give_zero_output_and_a_broadcast_mask_covers_every_bl
     assert_close(ours, scaled_dot_product_attention(q, k, v, mask)[0])
     none = torch.zeros(3, 6, dtype=torch.bool)
     assert torch.equal(blockwise_attention(q, k, v, none, block_size=4), torch.zeros(2, 3, 2))
+
+
+# ----------------------------------------------------------------------------------------------------
+# Each test below kills mutants that `make mutation` found surviving (tests/mutation_survivors.md).
+
+
+def raises(exc, message):
+    """pytest.raises matching the whole message literally (no regex escaping in the tests)."""
+    return pytest.raises(exc, match="^" + re.escape(message) + "$")
+
+
+def test_blockwise_names_a_bad_scale():
+    x = torch.randn(2, 3, 4)
+    with raises(TypeError, "scale: expected a number, got str '2'"):
+        blockwise_attention(x, x, x, scale="2")
+
+
+def test_blockwise_default_block_size_is_128():
+    """Over 300 keys the block size changes the order of the sums, so the bits show which one was used."""
+    gen = torch.Generator().manual_seed(0)
+    q, k, v = torch.randn(2, 5, 4, generator=gen), torch.randn(2, 300, 4, generator=gen), torch.randn(2, 300, 3,
+                                                                                                        generator=gen)
+    assert torch.equal(blockwise_attention(q, k, v), blockwise_attention(q, k, v, block_size=128))
+    assert not torch.equal(blockwise_attention(q, k, v), blockwise_attention(q, k, v, block_size=129))
+
+
+@pytest.mark.parametrize("q_batch, k_batch", [(2, 1), (1, 2)])
+def test_blockwise_a_mask_may_have_the_batch_of_either_query_or_key(q_batch, k_batch):
+    """The scores' batch is the broadcast of the query's and the key's: a mask of that batch fits."""
+    gen = torch.Generator().manual_seed(3)
+    q, k, v = (torch.randn(q_batch, 3, 4, generator=gen), torch.randn(k_batch, 5, 4, generator=gen),
+               torch.randn(k_batch, 5, 2, generator=gen))
+    mask = torch.rand(2, 3, 5, generator=gen) > 0.3
+    ours = blockwise_attention(q, k, v, mask, block_size=2)
+    e = lambda t: t.expand(2, *t.shape[1:])  # noqa: E731
+    assert ours.shape == (2, 3, 2)
+    assert_close(ours, scaled_dot_product_attention(e(q), e(k), e(v), mask)[0])
+
+
+def test_each_query_row_keeps_its_own_running_maximum():
+    """Row scores 1000 apart: a maximum shared by the rows would make exp(score - max) of the lower row 0."""
+    k = torch.tensor([[[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]])
+    q = torch.tensor([[[500.0, 500.0], [-500.0, -499.0]]])
+    v = torch.randn(1, 3, 2, generator=torch.Generator().manual_seed(0))
+    ours = blockwise_attention(q, k, v, block_size=3, scale=1.0)
+    ref = F.scaled_dot_product_attention(q, k, v, scale=1.0)
+    assert torch.isfinite(ours).all()
+    torch.testing.assert_close(ours, ref, atol=1e-6, rtol=0)
+
+
+def test_blockwise_works_in_the_dtype_and_on_the_device_of_its_inputs_whatever_the_defaults():
+    """The running max, sum and output are made in the working dtype and on the query's device: neither the
+    default dtype (float64 would compute a float32 input in float64) nor the default device (meta stands in
+    for an accelerator) changes a bit of the result."""
+    gen = torch.Generator().manual_seed(1)
+    q, k, v = torch.randn(2, 5, 4, generator=gen), torch.randn(2, 40, 4, generator=gen), torch.randn(2, 40, 3,
+                                                                                                       generator=gen)
+    ref = blockwise_attention(q, k, v, block_size=8)
+    in_float64 = blockwise_attention(q.double(), k.double(), v.double(), block_size=8).float()
+    assert not torch.equal(in_float64, ref)  # the working dtype shows in the bits
+    default = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        out = blockwise_attention(q, k, v, block_size=8)
+    finally:
+        torch.set_default_dtype(default)
+    assert out.dtype == torch.float32 and torch.equal(out, ref)
+    with torch.device("meta"):
+        out = blockwise_attention(q, k, v, block_size=8)
+    assert out.device.type == "cpu" and torch.equal(out, ref)
