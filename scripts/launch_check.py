@@ -44,6 +44,7 @@ import sys
 import tempfile
 import threading
 import time
+import tomllib
 from pathlib import Path
 
 import nbformat
@@ -81,6 +82,21 @@ def say(message: str) -> None:
     print(f"launch-check: {message}", flush=True)
 
 
+# pyproject.toml tables that pip never reads: editing the linters' or the test runners' settings does not
+# change what a reader's install resolves, so it does not call for the (twenty-minute) launch check.
+DEV_TOOLS = ("pytest", "ruff", "mutmut", "coverage")
+
+
+def install_relevant(file: Path) -> bytes:
+    """The bytes of an input that can change a reader's install (pyproject.toml without DEV_TOOLS' tables)."""
+    if file.name != "pyproject.toml":
+        return file.read_bytes()
+    table = tomllib.loads(file.read_text())
+    for tool in DEV_TOOLS:
+        table.get("tool", {}).pop(tool, None)
+    return json.dumps(table, sort_keys=True).encode()
+
+
 def inputs_hash() -> str:
     digest = hashlib.sha256()
     for name in INPUTS:
@@ -88,7 +104,7 @@ def inputs_hash() -> str:
         for file in sorted(path.rglob("*")) if path.is_dir() else [path]:
             if file.is_file():
                 digest.update(file.relative_to(ROOT).as_posix().encode())
-                digest.update(file.read_bytes())
+                digest.update(install_relevant(file))
     return digest.hexdigest()[:16]
 
 

@@ -82,6 +82,26 @@ def test_inputs_hash_covers_the_set_up_cell(tmp_path, monkeypatch):
     assert launch_check.inputs_hash() != before
 
 
+def test_inputs_hash_ignores_pyproject_tables_pip_never_reads(tmp_path, monkeypatch):
+    """Linter and test-runner settings do not change an install; the project's dependencies and packaging do."""
+    for name in launch_check.INPUTS:
+        src, dst = ROOT / name, tmp_path / name
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["cp", "-r", str(src), str(dst)], check=True)
+    monkeypatch.setattr(launch_check, "ROOT", tmp_path)
+    pyproject = tmp_path / "pyproject.toml"
+    text = pyproject.read_text()
+    before = launch_check.inputs_hash()
+    for tool in launch_check.DEV_TOOLS:
+        pyproject.write_text(text + f"\n[tool.{tool}.extra]\nchanged = true\n")
+        assert launch_check.inputs_hash() == before, tool
+    pyproject.write_text(text.replace("[project]\n", "[project]\nkeywords = ['changed']\n", 1))
+    assert launch_check.inputs_hash() != before
+    pyproject.write_text(text.replace('qkv = ["palette.json", ', 'qkv = ["data/*.txt", "palette.json", ', 1))
+    assert pyproject.read_text() != text  # the package-data line is still spelled so
+    assert launch_check.inputs_hash() != before
+
+
 def pages():
     return launch_check.chapter_notebooks()
 
