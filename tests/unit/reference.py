@@ -1,5 +1,8 @@
 """Shared helpers for comparing qkv with its PyTorch references."""
 
+import re
+
+import pytest
 import torch
 
 TOL = {torch.float32: 1e-5, torch.float64: 1e-10}
@@ -32,3 +35,8 @@ ALL_DTYPES = LOW_PRECISION + DTYPES
 def tolerance(dtype, n, scale=1.0):
     """Absolute tolerance ``4 * torch.finfo(dtype).eps * sqrt(n) * max(scale, 1)`` (see above)."""
     return 4.0 * torch.finfo(dtype).eps * max(n, 1) ** 0.5 * max(float(scale), 1.0)
+
+
+def raises(exc, message):
+    """pytest.raises matching the whole message literally (no regex escaping in the tests)."""
+    return pytest.raises(exc, match="^" + re.escape(message) + "$")

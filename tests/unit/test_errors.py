@@ -1,8 +1,6 @@
 """Bad input fails early with a ValueError or TypeError that names the argument and says what was expected
 and what was received (shape or dtype), never with NaN or a traceback from deep inside torch."""
 
-import re
-
 import pytest
 import torch
 
@@ -26,11 +24,7 @@ from qkv.transformer import (
     noam_lr,
 )
 
-
-def raises(exc, message):
-    """pytest.raises matching the whole message literally (no regex escaping in the tests)."""
-    return pytest.raises(exc, match="^" + re.escape(message) + "$")
-
+from .reference import raises
 
 # d_model not divisible by num_heads
 

@@ -1,7 +1,5 @@
 """qkv.attention.GroupedQueryAttention against PyTorch's scaled_dot_product_attention and qkv's multi-head attention."""
 
-import re
-
 import pytest
 import torch
 import torch.nn.functional as F
@@ -9,7 +7,7 @@ import torch.nn.functional as F
 from qkv.attention import GroupedQueryAttention, MultiHeadAttention, repeat_kv_heads
 from qkv.masks import causal_mask, sliding_window_mask
 
-from .reference import DTYPES, assert_close
+from .reference import DTYPES, assert_close, raises
 
 
 def torch_reference(gqa, query, key, value, mask=None, enable_gqa=False):
@@ -118,11 +116,6 @@ def test_gqa_in_low_precision_matches_torch_within_rounding(dtype):
 
 # ----------------------------------------------------------------------------------------------------
 # Each test below kills mutants that `make mutation` found surviving (tests/mutation_survivors.md).
-
-
-def raises(exc, message):
-    """pytest.raises matching the whole message literally (no regex escaping in the tests)."""
-    return pytest.raises(exc, match="^" + re.escape(message) + "$")
 
 
 def test_gqa_constructor_messages_name_each_argument():

@@ -1,16 +1,13 @@
 """qkv.heads: head scores on synthetic attention maps whose answers are known."""
 
 import math
-import re
 
 import pytest
 import torch
 
 from qkv import heads
 
-
-def raises(exc, message):
-    return pytest.raises(exc, match="^" + re.escape(message) + "$")
+from .reference import raises
 
 
 def shifted(T, offset):

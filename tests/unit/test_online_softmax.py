@@ -1,7 +1,5 @@
 """qkv.attention.blockwise_attention (the online softmax of FlashAttention) against ordinary attention and PyTorch."""
 
-import re
-
 import pytest
 import torch
 import torch.nn.functional as F
@@ -11,7 +9,7 @@ from hypothesis import strategies as st
 from qkv.attention import blockwise_attention, scaled_dot_product_attention
 from qkv.masks import causal_mask, sliding_window_mask
 
-from .reference import DTYPES, LOW_PRECISION, assert_close, leaf, tolerance
+from .reference import DTYPES, LOW_PRECISION, assert_close, leaf, raises, tolerance
 
 
 @settings(max_examples=40, deadline=None)
@@ -80,11 +78,6 @@ def test_fully_masked_rows_give_zero_output_and_a_broadcast_mask_covers_every_bl
 
 # ----------------------------------------------------------------------------------------------------
 # Each test below kills mutants that `make mutation` found surviving (tests/mutation_survivors.md).
-
-
-def raises(exc, message):
-    """pytest.raises matching the whole message literally (no regex escaping in the tests)."""
-    return pytest.raises(exc, match="^" + re.escape(message) + "$")
 
 
 def test_blockwise_names_a_bad_scale():

@@ -1,16 +1,11 @@
 """qkv.tasks: every task's sequences and targets, reproducibility, and bad arguments."""
 
-import re
-
 import pytest
 import torch
 
 from qkv import tasks
 
-
-def raises(exc, message):
-    return pytest.raises(exc, match="^" + re.escape(message) + "$")
-
+from .reference import raises
 
 # ----------------------------------------------------------------------------------------------------
 # Token targets: previous_token_batch

@@ -1,7 +1,6 @@
 """qkv.toy_models: shapes, what each model computes, bad input, and what it can learn (the chapters' claims)."""
 
 import math
-import re
 from functools import partial
 
 import pytest
@@ -11,9 +10,7 @@ from qkv import tasks, toy_models, train
 from qkv.attention import scaled_dot_product_attention
 from qkv.train import fit
 
-
-def raises(exc, message):
-    return pytest.raises(exc, match="^" + re.escape(message) + "$")
+from .reference import raises
 
 
 @pytest.fixture

@@ -97,7 +97,6 @@ def test_masked_mse_and_within_tolerance_skip_the_nan_targets():
     assert train.within_tolerance(Echo(), x, targets, tolerance=2.0) == 1.0
 
 
-
 def test_shifted_cross_entropy_feeds_the_decoder_the_target_shifted_right():
     seen = []
 

@@ -451,7 +451,6 @@ def test_small_beam_finds_at_least_greedys_log_prob_on_a_tiny_model():
     assert log_prob >= sequence_log_prob(model, src, greedy) - 1e-12
 
 
-
 def test_transformer_logits_never_depend_on_later_target_tokens():
     # The causal leak test without hypothesis (deterministic and quick: the bug gallery runs it with a causal mask
     # inverted or off by one). Changing target tokens t+1.. must leave logits 0..t unchanged to the bit.
