@@ -83,7 +83,7 @@ def say(message: str) -> None:
 
 
 # pyproject.toml tables that pip never reads: editing the linters' or the test runners' settings does not
-# change what a reader's install resolves, so it does not call for the (twenty-minute) launch check.
+# change what a reader's install resolves, so it does not call for the (fifteen-minute) launch check.
 DEV_TOOLS = ("pytest", "ruff", "mutmut", "coverage")
 
 
@@ -311,8 +311,9 @@ def main(argv=None) -> int:
     commit = run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT).strip()
     if run(["git", "status", "--porcelain", "--", *INPUTS, "book"], cwd=ROOT).strip():
         say(f"note: uncommitted changes are not checked; checking commit {commit}")
+    # Every page of _toc.yml as it is now: the ones not run this time passed at these hashes last time.
     results = {"date": datetime.date.today().isoformat(), "commit": commit, "inputs_hash": current,
-               "notebook_hashes": {p.stem: hashes[p.stem] for p in chapters}}
+               "notebook_hashes": hashes}
     with tempfile.TemporaryDirectory(prefix="qkv-launch-") as tmp_name:
         tmp = Path(tmp_name)
         clone = tmp / "qkv"
@@ -326,20 +327,14 @@ def main(argv=None) -> int:
             results["setup_error"] = str(exc)
     problems = failures(results) + ([f"set-up failed: {results['setup_error']}"] if "setup_error" in results else [])
     complete = args.only is None and not args.chapters
-    if merge and complete:  # the pages run now, on top of the last passing run's record of the rest
+    for where in ("colab", "binder"):  # each page's result says which commit it ran at (a merged record mixes them)
+        for result in results.get(where, {}).get("chapters", {}).values():
+            result["commit"] = commit
+    if merge and complete:  # the pages run now, on top of the last passing run's record of the others in _toc.yml
         for where in ("colab", "binder"):
             if where in results:
-                results[where]["chapters"] = {**last[where]["chapters"], **results[where]["chapters"]}
-        results["notebook_hashes"] = {**last.get("notebook_hashes", {}), **results["notebook_hashes"]}
-        results["dates"] = {**last.get("dates", {}), **{p.stem: results["date"] for p in chapters}}
-    elif complete:
-        results["dates"] = {p.stem: results["date"] for p in chapters}
-    if complete:  # pages dropped from _toc.yml drop out of the record
-        keep = set(hashes)
-        for where in ("colab", "binder"):
-            if where in results:
-                results[where]["chapters"] = {k: v for k, v in results[where]["chapters"].items() if k in keep}
-        results["notebook_hashes"] = {k: v for k, v in results["notebook_hashes"].items() if k in keep}
+                kept = {k: v for k, v in last[where]["chapters"].items() if k in hashes}
+                results[where]["chapters"] = {**kept, **results[where]["chapters"]}
     results["passed"] = complete and not problems
     if complete or not RESULTS.exists():
         RESULTS.write_text(json.dumps(results, indent=1) + "\n")

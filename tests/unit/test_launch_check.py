@@ -125,7 +125,7 @@ def test_if_changed_runs_only_the_pages_new_or_changed_since_the_last_passing_ru
     """A page added to _toc.yml (here: missing from the record) or edited (another hash) runs; the rest are kept."""
     hashes = launch_check.notebook_hashes(pages())
     new, edited, *same = list(hashes)
-    record = passing_record({**{k: hashes[k] for k in same}, edited: "0" * 16})
+    record = passing_record({**{k: hashes[k] for k in same}, edited: "0" * 16, "dropped_from_toc": "1" * 16})
     results = tmp_path / "launch.json"
     results.write_text(json.dumps(record))
     monkeypatch.setattr(launch_check, "RESULTS", results)
@@ -148,6 +148,8 @@ def test_if_changed_runs_only_the_pages_new_or_changed_since_the_last_passing_ru
         assert set(written[where]["chapters"]) == set(hashes)
         assert written[where]["chapters"][new]["seconds"] == 2.0  # this run's result
         assert written[where]["chapters"][same[0]]["seconds"] == 1.0  # kept from the last passing run
+        assert written[where]["chapters"][new]["commit"] == "abc1234"
+        assert "commit" not in written[where]["chapters"][same[0]]  # ran at an earlier commit, not this one
 
 
 def test_if_changed_runs_every_page_when_the_inputs_changed(tmp_path, monkeypatch):
